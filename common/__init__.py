@@ -1,0 +1,1 @@
+"""What both variants share: domain, settings, schema, API contract, faults, supervisor."""

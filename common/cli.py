@@ -1,0 +1,100 @@
+"""The command line every variant offers: init, up, role. Errors end in one readable line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+
+from common.faults import Faults, FaultSpecError
+from common.settings import Settings
+from common.supervisor import Role, Supervisor
+
+RoleMain = Callable[[Settings, Faults], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def _nothing(_: Settings) -> AsyncIterator[None]:
+    yield
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    package: str
+    title: str
+    default_api_port: int
+    init: Callable[[Settings, bool], Awaitable[None]]
+    roles: Mapping[str, RoleMain]
+    # Dependencies the variant brings up itself around `up` (the Temporal dev server).
+    dependencies: Callable[[Settings], AbstractAsyncContextManager[None]] = field(default=_nothing)
+
+
+def _parser(spec: VariantSpec) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f"python -m {spec.package}", description=spec.title)
+    sub = p.add_subparsers(dest="command", required=True)
+    init = sub.add_parser("init", help="create databases, tables and topology (idempotent)")
+    init.add_argument("--reset", action="store_true", help="drop and recreate everything")
+    up = sub.add_parser("up", help="init, then run every role supervised until Ctrl-C")
+    up.add_argument("--api-port", type=int, default=None)
+    up.add_argument("--reset", action="store_true", help="start from empty databases")
+    role = sub.add_parser("role", help="run one role in this process (the supervisor uses this)")
+    role.add_argument("name", choices=sorted(spec.roles))
+    return p
+
+
+async def _run_role(main: RoleMain, settings: Settings, name: str) -> None:
+    faults = Faults.from_text(settings.faults, name, settings.run_dir)
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await main(settings, faults)
+
+
+async def _up(spec: VariantSpec, settings: Settings, reset: bool) -> None:
+    async with spec.dependencies(settings):
+        await spec.init(settings, reset)
+        roles = [Role(name, [sys.executable, "-m", spec.package, "role", name]) for name in spec.roles]
+        env = {"CC_API_PORT": str(settings.api_port)}
+        print(f"{spec.title}: API on http://{settings.api_host}:{settings.api_port}", flush=True)
+        await Supervisor(roles, settings.run_dir, env).run()
+
+
+def main(spec: VariantSpec, argv: list[str] | None = None) -> int:
+    args = _parser(spec).parse_args(argv)
+    try:
+        settings = Settings()
+        if args.command == "up" and args.api_port is None:
+            args.api_port = settings.api_port if "CC_API_PORT" in _env() else spec.default_api_port
+        if args.command == "up":
+            settings = settings.model_copy(update={"api_port": args.api_port})
+        Faults.from_text(settings.faults, "check", settings.run_dir)  # fail fast on bad specs
+        if args.command == "init":
+            asyncio.run(spec.init(settings, args.reset))
+            print(f"{spec.package}: initialised", flush=True)
+        elif args.command == "up":
+            asyncio.run(_up(spec, settings, args.reset))
+        else:
+            asyncio.run(_run_role(spec.roles[args.name], settings, args.name))
+    except KeyboardInterrupt:
+        return 130
+    except FaultSpecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the one readable line; details belong to logs, not a traceback
+        print(f"error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+    return 0
+
+
+def _env() -> Mapping[str, str]:
+    import os
+
+    return os.environ

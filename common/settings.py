@@ -1,0 +1,61 @@
+"""All settings in one place. Every address and knob is an environment variable (prefix CC_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CC_", extra="ignore")
+
+    # --- dependencies ---
+    pg_url: str = Field(
+        "postgresql+asyncpg://postgres@127.0.0.1:5432",
+        description="PostgreSQL server URL without database name (SQLAlchemy asyncpg form)",
+    )
+    db_prefix: str = Field("", description="prepended to every database name (test isolation)")
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    amqp_prefix: str = Field("", description="prepended to every exchange and queue name")
+    temporal_address: str = "127.0.0.1:7233"
+    temporal_namespace: str = "default"
+    temporal_queue_prefix: str = Field("", description="prepended to every task queue name")
+    temporal_db_file: Path = Field(
+        Path(".run/temporal.sqlite"), description="dev server persistence when we start it"
+    )
+
+    # --- processes ---
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    run_dir: Path = Path(".run")
+
+    # --- API limits ---
+    max_order_lines: int = 50
+    max_body_bytes: int = 64 * 1024
+
+    # --- MQ variant ---
+    relay_batch_size: int = 256
+    relay_poll_interval_s: float = 1.0
+    consumer_prefetch: int = 64
+    max_deliveries: int = 5
+    backoff_initial_s: float = 0.1
+    backoff_max_s: float = 5.0
+
+    # --- fault injection and controls (never armed by default) ---
+    faults: str = Field("", description="fault points to arm, see common.faults")
+    control: str = Field("", description="a deliberately broken configuration, see controls")
+
+    def database(self, variant: str, side: str) -> str:
+        """Fixed database names: <variant>_orders and <variant>_inventory."""
+        return f"{self.db_prefix}{variant}_{side}"
+
+    def database_url(self, name: str) -> str:
+        return f"{self.pg_url.rstrip('/')}/{name}"
+
+    def amqp_name(self, name: str) -> str:
+        return f"{self.amqp_prefix}{name}"
+
+    def task_queue(self, name: str) -> str:
+        return f"{self.temporal_queue_prefix}{name}"

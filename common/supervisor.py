@@ -1,0 +1,113 @@
+"""Run a variant's roles as separate OS processes; restart a crashed one with backoff.
+
+Each role's output is prefixed with its name. Each role's pid is written to
+<run_dir>/pids/<role>.pid so that tests and the fault suite can signal it for real.
+SIGTERM / SIGINT stop every role (SIGTERM, then SIGKILL after a grace period).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.backoff import Backoff
+
+STABLE_AFTER_S = 10.0
+GRACE_S = 10.0
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    argv: list[str]
+
+
+def pid_file(run_dir: Path, role: str) -> Path:
+    return run_dir / "pids" / f"{role}.pid"
+
+
+def read_pid(run_dir: Path, role: str) -> int | None:
+    try:
+        return int(pid_file(run_dir, role).read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+class Supervisor:
+    def __init__(self, roles: list[Role], run_dir: Path, env: dict[str, str] | None = None) -> None:
+        self._roles = roles
+        self._run_dir = run_dir
+        self._env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self._stopping = asyncio.Event()
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        (self._run_dir / "pids").mkdir(parents=True, exist_ok=True)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        try:
+            async with asyncio.TaskGroup() as tg:
+                for role in self._roles:
+                    tg.create_task(self._keep_running(role))
+                await self._stopping.wait()
+                await self._terminate_all()
+        finally:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+
+    async def _keep_running(self, role: Role) -> None:
+        backoff = Backoff(initial=0.5, maximum=10.0)
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            proc = await asyncio.create_subprocess_exec(
+                *role.argv,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env=self._env,
+                start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops roles
+            )
+            self._procs[role.name] = proc
+            pid_file(self._run_dir, role.name).write_text(str(proc.pid))
+            self._log(role.name, f"started pid {proc.pid}")
+            await self._pump(role.name, proc)
+            code = await proc.wait()
+            if self._stopping.is_set():
+                self._log(role.name, f"stopped (exit {code})")
+                return
+            if time.monotonic() - started > STABLE_AFTER_S:
+                backoff.reset()
+            delay = backoff.next_delay()
+            self._log(role.name, f"exited with {code}; restarting in {delay:.1f}s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), delay)
+
+    async def _pump(self, name: str, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        async for raw in proc.stdout:
+            sys.stdout.write(f"[{name}] {raw.decode(errors='replace')}")
+            sys.stdout.flush()
+
+    async def _terminate_all(self) -> None:
+        live = [p for p in self._procs.values() if p.returncode is None]
+        for proc in live:
+            with contextlib.suppress(ProcessLookupError):
+                proc.terminate()
+        try:
+            await asyncio.wait_for(asyncio.gather(*(p.wait() for p in live)), GRACE_S)
+        except TimeoutError:
+            for proc in live:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+
+    def _log(self, name: str, text: str) -> None:
+        print(f"[supervisor] {name}: {text}", flush=True)
