@@ -1,0 +1,78 @@
+"""Fixtures: real PostgreSQL and RabbitMQ (local servers when reachable, testcontainers else).
+
+Every test session gets its own database names, exchange/queue names and task-queue names
+(a random prefix), so runs never collide with each other or with a developer's `up`.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from common.settings import Settings
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url.replace("+asyncpg", ""))
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or default_port), 2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    url = os.environ.get("CC_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432")
+    if _reachable(url, 5432):
+        yield url
+        return
+    from testcontainers.postgres import PostgresContainer
+
+    with PostgresContainer("postgres:16-alpine", driver="asyncpg") as pg:
+        yield pg.get_connection_url().rsplit("/", 1)[0]
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    url = os.environ.get("CC_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    if _reachable(url, 5672):
+        yield url
+        return
+    from testcontainers.rabbitmq import RabbitMqContainer
+
+    with RabbitMqContainer("rabbitmq:3.13-management") as mq:
+        params = mq.get_connection_params()
+        yield f"amqp://guest:guest@{params.host}:{params.port}/"
+
+
+@pytest.fixture(scope="session")
+def base_settings(pg_url: str, amqp_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    return Settings(
+        pg_url=pg_url,
+        amqp_url=amqp_url,
+        db_prefix=prefix,
+        amqp_prefix=prefix,
+        temporal_queue_prefix=prefix,
+        run_dir=tmp_path_factory.mktemp("run"),
+    )
+
+
+def fresh_settings(base: Settings, tmp: Path, **overrides: object) -> Settings:
+    """Settings for one test: own names and run dir, so its state starts empty."""
+    prefix = f"t{uuid.uuid4().hex[:8]}_"
+    values: dict[str, object] = {
+        "db_prefix": prefix,
+        "amqp_prefix": prefix,
+        "temporal_queue_prefix": prefix,
+        "run_dir": tmp,
+    }
+    values.update(overrides)
+    return base.model_copy(update=values)
