@@ -23,6 +23,11 @@ def engine_for(settings: Settings, database: str, *, pool_size: int = 10) -> Asy
     )
 
 
+def asyncpg_dsn(settings: Settings, database: str) -> str:
+    """The plain libpq-style URL asyncpg wants (for LISTEN/NOTIFY and advisory locks)."""
+    return settings.database_url(database).replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
 async def ensure_database(settings: Settings, database: str, *, reset: bool = False) -> None:
     if not _SAFE_NAME.match(database):
         raise ValueError(f"unsafe database name {database!r}")

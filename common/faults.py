@@ -29,11 +29,13 @@ from pathlib import Path
 class FaultPoint(StrEnum):
     AFTER_ORDER_COMMIT = "after_order_commit"
     AFTER_PUBLISH = "after_publish"  # relay: broker confirmed, outbox row not yet deleted
+    BEFORE_CONSUMER_COMMIT = "before_consumer_commit"  # consumer: work done, not yet committed
     AFTER_CONSUMER_COMMIT = "after_consumer_commit"  # consumer: committed, not yet acked
     AFTER_DEDUCT_COMMIT = "after_deduct_commit"  # deduction committed, not yet reported
     AFTER_SETTLE_COMMIT = "after_settle_commit"  # order status committed, not yet reported
     BEFORE_PUBLISH = "before_publish"
     WORKER_START = "worker_start"
+    ACTIVITY_START = "activity_start"  # workflow: an activity attempt began, no side effect yet
 
 
 class FaultAction(StrEnum):

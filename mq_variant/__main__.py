@@ -1,0 +1,20 @@
+"""python -m mq_variant {init,up,role} -- see README."""
+
+from __future__ import annotations
+
+import sys
+
+from common.cli import VariantSpec, main
+from mq_variant.init import init
+from mq_variant.roles import ROLES
+
+SPEC = VariantSpec(
+    package="mq_variant",
+    title="MQ variant (outbox + RabbitMQ + dedup)",
+    default_api_port=8000,
+    init=init,
+    roles=ROLES,
+)
+
+if __name__ == "__main__":
+    sys.exit(main(SPEC))
