@@ -3,12 +3,17 @@
 Each role's output is prefixed with its name. Each role's pid is written to
 <run_dir>/pids/<role>.pid so that tests and the fault suite can signal it for real.
 SIGTERM / SIGINT stop every role (SIGTERM, then SIGKILL after a grace period).
+
+Every role gets the same environment, except for per-role overrides in CC_ROLE_ENV, a JSON object
+{"<role>": {"CC_NAME": "value", ...}} (the fault suite uses it to route each role to a dependency
+through its own fault proxy, so that one role can be cut off alone).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -44,6 +49,7 @@ class Supervisor:
         self._roles = roles
         self._run_dir = run_dir
         self._env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        self._role_env: dict[str, dict[str, str]] = json.loads(self._env.get("CC_ROLE_ENV") or "{}")
         self._stopping = asyncio.Event()
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
@@ -73,7 +79,7 @@ class Supervisor:
                 *role.argv,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                env=self._env,
+                env={**self._env, **self._role_env.get(role.name, {})},
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops roles
             )
             self._procs[role.name] = proc
