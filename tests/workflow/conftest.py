@@ -141,8 +141,11 @@ class WfRun:
         )
 
     async def attempts(self, name: str, activity: str) -> int:
-        """How many attempts the server started for `activity` (from the workflow's history)."""
-        history = await self.temporal.get_workflow_handle(workflow_id(self.oid(name))).fetch_history()
+        """How many attempts the server started for `activity`, from the history of the finished
+        workflow (a retried activity's started event is written only when it closes)."""
+        handle = self.temporal.get_workflow_handle(workflow_id(self.oid(name)))
+        await asyncio.wait_for(handle.result(), 60)
+        history = await handle.fetch_history()
         scheduled = {
             e.event_id
             for e in history.events
