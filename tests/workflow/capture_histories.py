@@ -1,0 +1,103 @@
+"""Capture real workflow histories as replay fixtures (tests/workflow/histories/*.json).
+
+    .venv/bin/python -m tests.workflow.capture_histories
+
+Starts a private Temporal dev server and the variant (fresh databases, dropped afterwards), runs
+one order through each path of OrderWorkflow -- confirmed after a retried deduction, confirmed,
+rejected, unknown SKU, id conflict -- and writes each history. Refresh them only on purpose:
+they are what test_replay.py holds new workflow code to. After a deliberate, incompatible change
+to the workflow, keep the old files (running workflows still need them) or version the workflow
+with workflow.patched().
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from common.db import drop_database, engine_for
+from common.settings import Settings
+from common.temporal_dev import start_dev_server
+from compare.target import WORKFLOW, VariantProcess
+from tests.support import free_port
+from workflow_variant.client import connect
+from workflow_variant.messages import workflow_id
+
+HISTORIES = Path(__file__).with_name("histories")
+
+
+async def capture() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        address = f"127.0.0.1:{free_port()}"
+        server = await start_dev_server(address, None, log_file=home / "temporal.log")
+        prefix = f"h{uuid.uuid4().hex[:8]}_"
+        settings = Settings(
+            db_prefix=prefix,
+            temporal_queue_prefix=prefix,
+            temporal_address=address,
+            run_dir=home / "run",
+            api_port=free_port(),
+        )
+        process = VariantProcess(WORKFLOW, settings, home / "variant.log")
+        process.start({"CC_FAULTS": "inventory-worker/after_deduct_commit=raise,times=1"}, reset=True)
+        try:
+            await process.wait_ready()
+            await _run_orders(settings, process.base_url, prefix)
+        finally:
+            process.stop()
+            server.terminate()
+            await server.wait()
+            for side in ("orders", "inventory"):
+                await drop_database(settings, settings.database("wf", side))
+
+
+async def _run_orders(settings: Settings, base_url: str, prefix: str) -> None:
+    client = await connect(settings)
+    orders_db = engine_for(settings, settings.database("wf", "orders"), pool_size=1)
+    cases = {
+        "confirmed_after_retry": [{"sku": "apple", "quantity": 2}],  # first deduction: fault fires
+        "confirmed": [{"sku": "apple", "quantity": 1}, {"sku": "pear", "quantity": 1}],
+        "rejected": [{"sku": "pear", "quantity": 50}],
+        "unknown_sku": [{"sku": "ghost", "quantity": 1}],
+        "conflict": [{"sku": "apple", "quantity": 1}],
+    }
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as http:
+        for sku in ("apple", "pear"):
+            (await http.put(f"/stock/{sku}", json={"quantity": 10})).raise_for_status()
+        # `conflict`: a row with another body already holds the id (as after Temporal's retention)
+        async with orders_db.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO t_order (order_id, customer_id, lines, fingerprint) "
+                    "VALUES (:o, 'someone-else', '[]', 'other')"
+                ),
+                {"o": f"{prefix}conflict"},
+            )
+        for name, lines in cases.items():
+            body = {"order_id": f"{prefix}{name}", "customer_id": "c1", "lines": lines}
+            (await http.post("/orders", json=body)).raise_for_status()
+            handle = client.get_workflow_handle(workflow_id(f"{prefix}{name}"))
+            await asyncio.wait_for(handle.result(), 60)
+    await orders_db.dispose()
+    HISTORIES.mkdir(exist_ok=True)
+    for name in cases:
+        history = await client.get_workflow_handle(workflow_id(f"{prefix}{name}")).fetch_history()
+        path = HISTORIES / f"{name}.json"
+        path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
+        print(f"wrote {path} ({len(history.events)} events)")
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(capture())
+    except Exception as exc:
+        print(f"error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        sys.exit(1)
