@@ -23,6 +23,7 @@ Anomaly kinds (each counted; a real variant must show none after recovery):
 | leftover_outbox | rows left in t_local_msg after recovery |
 | dead_letters | dead-lettered messages beyond the poison messages the run injected |
 | server_error | the API answered a 5xx other than 503 (a bug: bad input must get a 4xx) |
+| invalid_accepted | the API answered 202 to a malformed order |
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.settings import Settings
-from compare.history import History, Outcome
+from compare.history import History, Intent, Outcome
 
 EXAMPLES = 5
 
@@ -61,6 +62,7 @@ class AnomalyKind(StrEnum):
     LEFTOVER_OUTBOX = "leftover_outbox"
     DEAD_LETTERS = "dead_letters"
     SERVER_ERROR = "server_error"
+    INVALID_ACCEPTED = "invalid_accepted"
 
 
 class OrderRow(BaseModel):
@@ -224,6 +226,8 @@ def judge(history: History, state: SystemState) -> Verdict:
     for attempt in history.attempts:
         if attempt.outcome is Outcome.SERVER_ERROR:
             f.add(AnomalyKind.SERVER_ERROR, f"{attempt.order_id}: {attempt.status}")
+        if attempt.intent is Intent.INVALID and attempt.outcome is Outcome.ACCEPTED:
+            f.add(AnomalyKind.INVALID_ACCEPTED, attempt.order_id)
 
     statuses = Counter(row.status for row in orders.values())
     grouped = history.by_order()

@@ -1,0 +1,266 @@
+"""Fault injectors, each usable from a scenario by name (a pydantic model with a `kind`).
+
+- arm:     arms a fault point in the variant's processes (CC_FAULTS: crash / raise / delay /
+           duplicate); `times` bounds it, counted across restarts
+- kill:    SIGKILL of a role process (the supervisor restarts it)
+- pause:   SIGSTOP of a role process, SIGCONT after `seconds`
+- restart: restart of PostgreSQL / RabbitMQ / Temporal (private sandbox only), `downtime_s`
+- network: a proxy toxic between role(s) and a dependency for `seconds`: latency, timeout (one
+           direction: the lost ack / lost confirm), reset_peer, limit_data, down (a partition)
+- poison:  malformed messages published straight into the broker (MQ)
+
+Load-side faults (duplicate submissions, hot SKU, invalid orders) belong to the workload
+(compare.workload.WorkloadSpec). A fault step's `at` is a fraction of the workload's planned
+duration, so one schedule fits any --orders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import aio_pika
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.settings import Settings
+from compare.history import FaultEvent, History
+from compare.proxy import FaultProxy, Toxic
+from compare.sandbox import Dependency, Sandbox
+from compare.target import VariantProcess
+
+
+class _Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ArmPoint(_Fault):
+    kind: Literal["arm"] = "arm"
+    point: str
+    action: Literal["crash", "raise", "delay", "duplicate"] = "crash"
+    role: str | None = None
+    times: int | None = 2
+    seconds: float | None = None
+    probability: float | None = None
+
+    def entry(self) -> str:
+        text = f"{self.role + '/' if self.role else ''}{self.point}={self.action}"
+        if self.times is not None:
+            text += f",times={self.times}"
+        if self.seconds is not None:
+            text += f",seconds={self.seconds}"
+        if self.probability is not None:
+            text += f",probability={self.probability}"
+        return text
+
+    def label(self) -> str:
+        return f"{self.action} at {self.role + '/' if self.role else ''}{self.point}"
+
+
+class KillRole(_Fault):
+    kind: Literal["kill"] = "kill"
+    role: str
+
+    def label(self) -> str:
+        return f"SIGKILL {self.role}"
+
+
+class PauseRole(_Fault):
+    kind: Literal["pause"] = "pause"
+    role: str
+    seconds: float = 3.0
+
+    def label(self) -> str:
+        return f"SIGSTOP {self.role} {self.seconds:g}s"
+
+
+class RestartDependency(_Fault):
+    kind: Literal["restart"] = "restart"
+    dependency: Dependency
+    downtime_s: float = 2.0
+
+    def label(self) -> str:
+        return f"restart {self.dependency} ({self.downtime_s:g}s down)"
+
+
+class NetworkFault(_Fault):
+    kind: Literal["network"] = "network"
+    dependency: Dependency
+    roles: tuple[str, ...] | None = None  # None: every process's link to the dependency
+    toxic: Toxic
+    seconds: float = 3.0
+
+    def label(self) -> str:
+        who = ",".join(self.roles) if self.roles else "all"
+        extra = f" {self.toxic.direction}" if self.toxic.direction != "both" else ""
+        return f"{self.toxic.kind}{extra} {who}->{self.dependency} {self.seconds:g}s"
+
+
+class PoisonMessages(_Fault):
+    kind: Literal["poison"] = "poison"
+    count: int = 5
+
+    def label(self) -> str:
+        return f"{self.count} poison messages"
+
+
+Fault = Annotated[
+    ArmPoint | KillRole | PauseRole | RestartDependency | NetworkFault | PoisonMessages,
+    Field(discriminator="kind"),
+]
+TimedFault = Annotated[
+    KillRole | PauseRole | RestartDependency | NetworkFault | PoisonMessages, Field(discriminator="kind")
+]
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    at: float = Field(..., ge=0, le=1, description="fraction of the workload's planned duration")
+    fault: TimedFault
+
+
+POISON_BODIES: list[tuple[bytes, str | None]] = [
+    (b"not json at all", "poison-1"),
+    (b'{"order_id": 42}', "poison-2"),
+    (b'{"order_id": "x", "lines": [{"sku": "s", "quantity": -1}]}', "poison-3"),
+    (b"\xff\xfe\x00garbage", "poison-4"),
+    (b'{"order_id": "y", "lines": []}', None),  # and no message id at all
+]
+
+
+@dataclass
+class FaultContext:
+    """What injectors act on during one run."""
+
+    process: VariantProcess
+    sandbox: Sandbox
+    proxies: dict[tuple[Dependency, str | None], FaultProxy]
+    direct: Settings  # the run's settings with the real (not proxied) addresses
+    history: History
+    t0: float
+    log: Callable[[str], None] = print
+    paused: set[str] = field(default_factory=set)
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+    def event(self, action: str, fault: str, detail: str = "") -> None:
+        self.history.faults.append(
+            FaultEvent(at=round(self.now(), 3), action=action, fault=fault, detail=detail)
+        )
+        self.log(f"{self.now():6.1f}s {action:7} {fault} {detail}".rstrip())
+
+    def proxies_for(self, dep: Dependency, roles: tuple[str, ...] | None) -> list[FaultProxy]:
+        return [p for (d, role), p in self.proxies.items() if d is dep and (roles is None or role in roles)]
+
+    async def heal_all(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.clear()
+        for role in list(self.paused):
+            with contextlib.suppress(ProcessLookupError, RuntimeError):
+                self.process.signal_role(role, signal.SIGCONT)
+            self.paused.discard(role)
+
+
+async def inject(fault: TimedFault, ctx: FaultContext) -> None:
+    """Apply one fault and, for the ones with a duration, heal it when the time is up."""
+    label = fault.label()
+    if isinstance(fault, KillRole):
+        try:
+            pid = ctx.process.signal_role(fault.role, signal.SIGKILL)
+            ctx.event("instant", label, f"pid {pid}")
+        except (ProcessLookupError, RuntimeError) as exc:
+            ctx.event("instant", label, f"missed: {exc}")
+    elif isinstance(fault, PauseRole):
+        try:
+            pid = ctx.process.signal_role(fault.role, signal.SIGSTOP)
+        except (ProcessLookupError, RuntimeError) as exc:
+            ctx.event("instant", label, f"missed: {exc}")
+            return
+        ctx.paused.add(fault.role)
+        ctx.event("start", label, f"pid {pid}")
+        await asyncio.sleep(fault.seconds)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+        ctx.paused.discard(fault.role)
+        ctx.event("heal", label)
+    elif isinstance(fault, RestartDependency):
+        ctx.event("start", label)
+        await ctx.sandbox.restart(fault.dependency, fault.downtime_s)
+        ctx.event("heal", label)
+    elif isinstance(fault, NetworkFault):
+        proxies = ctx.proxies_for(fault.dependency, fault.roles)
+        names = [(p, p.add(fault.toxic)) for p in proxies]
+        ctx.event("start", label, f"{len(proxies)} links")
+        await asyncio.sleep(fault.seconds)
+        for proxy, name in names:
+            proxy.remove(name)
+        ctx.event("heal", label)
+    elif isinstance(fault, PoisonMessages):
+        sent = await publish_poison(ctx.direct, fault.count)
+        ctx.history.poison_messages += sent
+        ctx.event("instant", label, f"{sent} published")
+
+
+async def publish_poison(settings: Settings, count: int) -> int:
+    """Malformed messages into the MQ variant's exchange, on both routing keys."""
+    exchange_name = settings.amqp_name("mq")
+    sent = 0
+    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await channel.get_exchange(exchange_name, ensure=True)
+        for i in range(count):
+            body, message_id = POISON_BODIES[i % len(POISON_BODIES)]
+            routing_key = ("inventory.deduct", "orders.result")[i % 2]
+            await exchange.publish(
+                aio_pika.Message(
+                    body,
+                    message_id=f"{message_id}-{i}" if message_id else None,
+                    delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    content_type="application/json",
+                ),
+                routing_key=routing_key,
+            )
+            sent += 1
+    return sent
+
+
+def faults_env(arms: list[ArmPoint]) -> str:
+    return ";".join(a.entry() for a in arms)
+
+
+def role_env(
+    proxies: dict[tuple[Dependency, str | None], FaultProxy], roles: tuple[str, ...], sandbox: Sandbox
+) -> str:
+    """CC_ROLE_ENV for common.supervisor: each role's own proxy per dependency."""
+    out: dict[str, dict[str, str]] = {}
+    for (dep, role), proxy in proxies.items():
+        if role is None or role not in roles:
+            continue
+        out.setdefault(role, {}).update(dependency_env(dep, proxy, sandbox))
+    return json.dumps(out)
+
+
+def _via(url: str, proxy: FaultProxy) -> str:
+    parsed = urlsplit(url)
+    userinfo = parsed.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@{proxy.host}:{proxy.port}" if userinfo else f"{proxy.host}:{proxy.port}"
+    return urlunsplit(parsed._replace(netloc=netloc))
+
+
+def dependency_env(dep: Dependency, proxy: FaultProxy, sandbox: Sandbox) -> dict[str, str]:
+    """The settings that send a process to `dep` through `proxy` instead of directly."""
+    if dep is Dependency.POSTGRES:
+        return {"CC_PG_URL": _via(sandbox.pg_url, proxy)}
+    if dep is Dependency.RABBITMQ:
+        return {"CC_AMQP_URL": _via(sandbox.amqp_url, proxy)}
+    return {"CC_TEMPORAL_ADDRESS": f"{proxy.host}:{proxy.port}"}
