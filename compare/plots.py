@@ -1,0 +1,225 @@
+"""PNG plots from results.json (matplotlib, Agg backend: no display needed).
+
+Each function takes the results dict and the output directory, writes one PNG and returns its
+path, or None when the results hold no data for it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+COLORS = {"reference": "#7f7f7f", "mq": "#1f77b4", "workflow": "#d62728"}
+LABELS = {
+    "reference": "reference (UNSAFE)",
+    "mq": "MQ (outbox + RabbitMQ + dedup)",
+    "workflow": "Temporal workflow",
+}
+DPI = 100
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return path
+
+
+def _targets(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {n: t for n, t in results.get("targets", {}).items() if t.get("steps")}
+
+
+def step_at(target: dict[str, Any], rate: float | None) -> dict[str, Any] | None:
+    for step in target.get("steps", []):
+        if rate is not None and step["offered_rate"] == rate:
+            return step
+    return None
+
+
+def latency_cdf(results: dict[str, Any], out: Path, rate: float | None) -> Path | None:
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    drawn = False
+    for name, t in _targets(results).items():
+        step = step_at(t, rate)
+        if step is None:
+            continue
+        for key, style, what in (("terminal", "-", "POST -> terminal"), ("accept", ":", "POST -> 202")):
+            cdf = step[key]["cdf"]
+            if cdf:
+                xs, ys = zip(*cdf, strict=True)
+                ax.plot(xs, ys, style, color=COLORS.get(name), label=f"{label(name)}: {what}")
+                drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_xscale("log")
+    ax.set_xlabel("latency from the scheduled send time (ms, log scale)")
+    ax.set_ylabel("fraction of orders")
+    ax.set_title(f"Latency CDF at {rate:g} orders/s offered (open loop)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, out / "latency_cdf.png")
+
+
+def latency_vs_rate(results: dict[str, Any], out: Path) -> Path | None:
+    targets = _targets(results)
+    if not targets:
+        return None
+    bound = results.get("meta", {}).get("p99_bound_ms")
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    top = 0.0
+    for name, t in targets.items():
+        rates = [s["offered_rate"] for s in t["steps"]]
+        top = max(top, *rates)
+        for key, style in (("p50_ms", "o--"), ("p99_ms", "s-")):
+            ax.plot(
+                rates,
+                [s["terminal"][key] for s in t["steps"]],
+                style,
+                color=COLORS.get(name),
+                label=f"{label(name)} {key[:3]}",
+            )
+        ax2.plot(
+            rates, [s["completed_per_s"] for s in t["steps"]], "o-", color=COLORS.get(name), label=label(name)
+        )
+    if bound:
+        ax.axhline(bound, color="black", lw=0.8, ls=":", label=f"p99 bound {bound:g} ms")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("offered rate (orders/s, log)")
+    ax.set_ylabel("POST -> terminal latency (ms, log)")
+    ax.set_title("Latency percentile vs offered rate")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    ax2.plot([0, top], [0, top], color="black", lw=0.6, ls=":", label="completed = offered")
+    ax2.set_xlabel("offered rate (orders/s)")
+    ax2.set_ylabel("completed orders/s")
+    ax2.set_title("Sustained throughput vs offered rate")
+    ax2.grid(True, alpha=0.3)
+    ax2.legend(fontsize=7)
+    return _save(fig, out / "latency_vs_rate.png")
+
+
+def _timeline_axes(ax: Any, ax_lat: Any, timeline: list[dict[str, Any]], color: str | None) -> None:
+    ts = [b["t"] for b in timeline]
+    ax.step(ts, [b["offered"] for b in timeline], where="post", color="black", lw=0.8, label="offered/s")
+    ax.step(
+        ts, [b["accepted"] for b in timeline], where="post", color="#2ca02c", lw=1, label="accepted (202)/s"
+    )
+    ax.step(ts, [b["completed"] for b in timeline], where="post", color=color, lw=1.5, label="completed/s")
+    ax.set_ylabel("orders/s")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="upper right")
+    acc = [(b["t"], b["accept_p99_ms"]) for b in timeline if b["accept_p99_ms"]]
+    term = [(b["t"], b["terminal_p99_ms"]) for b in timeline if b["terminal_p99_ms"]]
+    if acc:
+        ax_lat.plot(*zip(*acc, strict=True), color="#2ca02c", label="p99 POST -> 202")
+    if term:
+        ax_lat.plot(*zip(*term, strict=True), color=color, label="p99 POST -> terminal")
+    ax_lat.set_yscale("log")
+    ax_lat.set_ylabel("ms (log), by send second")
+    ax_lat.grid(True, which="both", alpha=0.3)
+    ax_lat.legend(fontsize=7, loc="upper right")
+
+
+def burst(results: dict[str, Any], out: Path, name: str) -> Path | None:
+    data = results.get("targets", {}).get(name, {}).get("burst")
+    if not data:
+        return None
+    fig, (ax, ax_b, ax_lat) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
+    _timeline_axes(ax, ax_lat, data["timeline"], COLORS.get(name))
+    samples = data["backlog"]
+    ts = [s["t"] for s in samples]
+    ax_b.plot(ts, [s["pending"] for s in samples], color="black", label="orders PENDING")
+    if any(s.get("outbox") is not None for s in samples):
+        ax_b.plot(ts, [s.get("outbox") or 0 for s in samples], label="outbox rows (both dbs)")
+    for key in sorted({k for s in samples for k in s.get("queues", {}) if not k.endswith("dlq")}):
+        ax_b.plot(ts, [s["queues"].get(key, 0) for s in samples], label=f"queue {key} (ready)")
+    if any(s.get("open_workflows") is not None for s in samples):
+        ax_b.plot(ts, [s.get("open_workflows") or 0 for s in samples], label="open workflows")
+    for key in sorted({k for s in samples for k in s.get("task_queues", {})}):
+        ax_b.plot(
+            ts, [s["task_queues"].get(key, 0) for s in samples], ls="--", label=f"task queue {key} backlog"
+        )
+    ax_b.set_ylabel("backlog")
+    ax_b.grid(True, alpha=0.3)
+    ax_b.legend(fontsize=7, loc="upper right")
+    for a in (ax, ax_b, ax_lat):
+        a.axvspan(data["lead_s"], data["lead_s"] + data["burst_s"], color="orange", alpha=0.15)
+    if data.get("drain_s") is not None:
+        ax_b.axvline(data["lead_s"] + data["burst_s"] + data["drain_s"], color="green", ls=":", lw=1)
+    ax_lat.set_xlabel("seconds from the start (shaded: the burst)")
+    ax.set_title(
+        f"{label(name)}: burst {data['peak_rate']:g}/s for {data['burst_s']:g} s over a base of {data['base_rate']:g}/s"
+    )
+    return _save(fig, out / f"burst_{name}.png")
+
+
+def over_time(results: dict[str, Any], out: Path, name: str) -> Path | None:
+    data = results.get("targets", {}).get(name, {}).get("disturb")
+    if not data:
+        return None
+    fig, (ax, ax_lat) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
+    _timeline_axes(ax, ax_lat, data["timeline"], COLORS.get(name))
+    for i, w in enumerate(data["windows"]):
+        for a in (ax, ax_lat):
+            a.axvspan(w["start"], max(w["end"], w["start"] + 0.3), color=("red", "purple")[i % 2], alpha=0.15)
+        ax.annotate(
+            w["label"], (w["start"], ax.get_ylim()[1] * 0.92), fontsize=7, color=("red", "purple")[i % 2]
+        )
+    ax.set_title(f"{label(name)}: throughput and latency over time at {data['rate']:g}/s, faults shaded")
+    ax_lat.set_xlabel("seconds from the start")
+    return _save(fig, out / f"over_time_{name}.png")
+
+
+def anomaly_matrix(results: dict[str, Any], out: Path) -> Path | None:
+    faults = results.get("faults") or {}
+    matrix = faults.get("matrix") or {}
+    scenarios = sorted(matrix)
+    if not scenarios:
+        return None
+    columns = sorted({c for row in matrix.values() for c in row})
+    fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(columns) + 4), 0.45 * len(scenarios) + 1.5))
+    values = [[matrix[s].get(c) for c in columns] for s in scenarios]
+    shown = [[-1 if v is None else min(v, 10) for v in row] for row in values]
+    cmap = matplotlib.colors.ListedColormap(["#eeeeee", "#c7e9c0"] + ["#fc9272"] * 10)
+    ax.imshow(shown, cmap=cmap, vmin=-1, vmax=10, aspect="auto")
+    for i, row in enumerate(values):
+        for j, v in enumerate(row):
+            ax.text(j, i, "n/a" if v is None else str(v), ha="center", va="center", fontsize=8)
+    ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right", fontsize=8)
+    ax.set_yticks(range(len(scenarios)), scenarios, fontsize=8)
+    ax.set_title("Anomalies per scenario and variant (0 = consistent; controls must show > 0)")
+    return _save(fig, out / "anomaly_matrix.png")
+
+
+def resources(results: dict[str, Any], out: Path, rate: float | None) -> Path | None:
+    rows = []
+    for name, t in _targets(results).items():
+        step = step_at(t, rate)
+        if step is not None:
+            rows.append((name, step["cpu_ms_per_order"]))
+    if not rows:
+        return None
+    groups = sorted({g for _, per in rows for g in per if g != "total"})
+    fig, ax = plt.subplots(figsize=(9, 4))
+    bottom = [0.0] * len(rows)
+    cmap = plt.get_cmap("tab20")
+    for k, g in enumerate(groups):
+        vals = [per.get(g, 0.0) for _, per in rows]
+        ax.bar([label(n) for n, _ in rows], vals, bottom=bottom, label=g, color=cmap(k % 20))
+        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
+    ax.set_ylabel("CPU ms per completed order")
+    ax.set_title(f"CPU per order by process at {rate:g} orders/s")
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(True, axis="y", alpha=0.3)
+    return _save(fig, out / "cpu_per_order.png")

@@ -1,0 +1,779 @@
+"""report.md, a self-contained report.html (plots embedded as data: URIs) and the PNG plots.
+
+Everything is computed from results.json, so `python -m compare report results.json`
+re-renders without re-running. The document is built once as a list of blocks (heading,
+paragraph, table, image, preformatted) and written both as Markdown and as HTML.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from compare import plots
+from compare.plots import label, step_at
+
+# --------------------------------------------------------------------------- document model
+
+
+@dataclass
+class H:
+    level: int
+    text: str
+
+
+@dataclass
+class P:
+    text: str
+
+
+@dataclass
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+
+
+@dataclass
+class Img:
+    path: Path
+    caption: str
+
+
+@dataclass
+class Pre:
+    text: str
+
+
+Block = H | P | Table | Img | Pre
+
+
+def _md(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for b in blocks:
+        if isinstance(b, H):
+            out.append(f"{'#' * b.level} {b.text}\n")
+        elif isinstance(b, P):
+            out.append(b.text + "\n")
+        elif isinstance(b, Table):
+            out.append("| " + " | ".join(b.headers) + " |")
+            out.append("|" + "---|" * len(b.headers))
+            out += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in b.rows]
+            out.append("")
+        elif isinstance(b, Img):
+            out.append(f"![{b.caption}]({b.path.name})\n\n*{b.caption}*\n")
+        else:
+            out.append("```\n" + b.text + "\n```\n")
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+table{border-collapse:collapse;margin:0.8em 0;font-size:0.9em}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
+th{background:#f2f2f2} tr:nth-child(even) td{background:#fafafa}
+img{max-width:100%;border:1px solid #ddd} figure{margin:1em 0} figcaption{font-size:0.85em;color:#555}
+pre{background:#f6f6f6;padding:0.6em;overflow-x:auto;font-size:0.85em}
+.unsafe{color:#b00;font-weight:bold} code{background:#f2f2f2;padding:0 3px}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn `code` and **bold** into HTML (the only Markdown the report uses)."""
+    parts = html.escape(text).split("`")
+    for i in range(1, len(parts), 2):
+        parts[i] = f"<code>{parts[i]}</code>"
+    joined = "".join(parts)
+    bold = joined.split("**")
+    for i in range(1, len(bold), 2):
+        bold[i] = f"<strong>{bold[i]}</strong>"
+    return "".join(bold)
+
+
+def _html(blocks: list[Block], title: str) -> str:
+    body: list[str] = []
+    for b in blocks:
+        if isinstance(b, H):
+            body.append(f"<h{b.level}>{_inline(b.text)}</h{b.level}>")
+        elif isinstance(b, P):
+            body.append(f"<p>{_inline(b.text)}</p>")
+        elif isinstance(b, Table):
+            head = "".join(f"<th>{_inline(h)}</th>" for h in b.headers)
+            rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
+            body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(b, Img):
+            data = base64.b64encode(b.path.read_bytes()).decode()
+            body.append(
+                f'<figure><img src="data:image/png;base64,{data}" alt="{html.escape(b.caption)}">'
+                f"<figcaption>{_inline(b.caption)}</figcaption></figure>"
+            )
+        else:
+            body.append(f"<pre>{html.escape(b.text)}</pre>")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+# --------------------------------------------------------------------------- figures from the data
+
+
+def ms(v: float | None) -> str:
+    if v is None:
+        return "-"
+    return f"{v:,.0f} ms" if v >= 100 else f"{v:.1f} ms"
+
+
+def num(v: float | None, unit: str = "") -> str:
+    return "-" if v is None else f"{v:,.4g}{unit}"
+
+
+def ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(r: float | None) -> str:
+    return "-" if r is None else f"{r:.2f}x"
+
+
+def common_rate(results: dict[str, Any]) -> float | None:
+    """The highest offered rate every target sustained; else the lowest rate all of them ran."""
+    targets = [t for t in results.get("targets", {}).values() if t.get("steps")]
+    if not targets:
+        return None
+    passed = [{s["offered_rate"] for s in t["steps"] if s["passed"]} for t in targets]
+    both = set.intersection(*passed)
+    if both:
+        return max(both)
+    ran = set.intersection(*({s["offered_rate"] for s in t["steps"]} for t in targets))
+    return min(ran) if ran else None
+
+
+def _rss_total(step: dict[str, Any]) -> float:
+    return sum(u["peak_rss_mib"] for g, u in step["resources"].items() if g != "load generator")
+
+
+def summary(results: dict[str, Any]) -> dict[str, Any]:
+    rate = common_rate(results)
+    ref = results.get("targets", {}).get("reference")
+    ref_step = step_at(ref, rate) if ref else None
+    rows: dict[str, Any] = {}
+    for name, t in results.get("targets", {}).items():
+        step = step_at(t, rate) if t.get("steps") else None
+        sus = t.get("max_sustainable_rate")
+        row: dict[str, Any] = {
+            "max_sustainable_rate": sus,
+            "capped_by_ladder": t.get("capped_by_ladder", False),
+            "peak_completed_per_s": t.get("peak_completed_per_s"),
+            "error": t.get("error"),
+        }
+        if step is not None:
+            row.update(
+                p50_ms=step["terminal"]["p50_ms"],
+                p99_ms=step["terminal"]["p99_ms"],
+                p999_ms=step["terminal"]["p999_ms"],
+                max_ms=step["terminal"]["max_ms"],
+                accept_p50_ms=step["accept"]["p50_ms"],
+                accept_p99_ms=step["accept"]["p99_ms"],
+                deducted_p50_ms=step["deducted"]["p50_ms"],
+                cpu_ms_per_order=step["cpu_ms_per_order"].get("total"),
+                cpu_ms_per_order_no_loadgen=round(
+                    step["cpu_ms_per_order"].get("total", 0)
+                    - step["cpu_ms_per_order"].get("load generator", 0),
+                    3,
+                ),
+                peak_rss_mib=round(_rss_total(step), 1),
+            )
+        if ref and name != "reference":
+            row["throughput_ratio_to_reference"] = ratio(sus, ref.get("max_sustainable_rate"))
+            if step is not None and ref_step is not None:
+                row["p50_ratio_to_reference"] = ratio(row["p50_ms"], ref_step["terminal"]["p50_ms"])
+                row["p99_ratio_to_reference"] = ratio(row["p99_ms"], ref_step["terminal"]["p99_ms"])
+                ref_cpu = ref_step["cpu_ms_per_order"].get("total", 0) - ref_step["cpu_ms_per_order"].get(
+                    "load generator", 0
+                )
+                row["cpu_ratio_to_reference"] = ratio(row["cpu_ms_per_order_no_loadgen"], ref_cpu)
+        rows[name] = row
+    return {"common_rate": rate, "targets": rows}
+
+
+def _better(
+    a_name: str, a: float | None, b_name: str, b: float | None, lower_is_better: bool, what: str
+) -> str | None:
+    if a is None or b is None or a <= 0 or b <= 0:
+        return None
+    if a == b:
+        return f"{what}: a tie ({a:,.4g})."
+    win, lose = (a_name, b_name) if (a < b) == lower_is_better else (b_name, a_name)
+    wv, lv = (a, b) if win == a_name else (b, a)
+    factor = max(wv, lv) / min(wv, lv)
+    return f"{what}: **{label(win)}** wins, {wv:,.4g} vs {lv:,.4g} ({factor:.2f}x)."
+
+
+def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    t = summ["targets"]
+    rate = summ["common_rate"]
+    if "mq" in t and "workflow" in t:
+        mq, wf = t["mq"], t["workflow"]
+        caps = " (the top of the rate ladder: the real limit is higher)"
+        line = _better(
+            "mq",
+            mq["max_sustainable_rate"],
+            "workflow",
+            wf["max_sustainable_rate"],
+            False,
+            f"Max sustainable rate (orders/s with p99 <= {results['meta']['p99_bound_ms']:g} ms)",
+        )
+        if line:
+            out.append(line + (caps if mq.get("capped_by_ladder") or wf.get("capped_by_ladder") else ""))
+        elif mq["max_sustainable_rate"] is None or wf["max_sustainable_rate"] is None:
+            out.append(
+                "Max sustainable rate: "
+                + ", ".join(
+                    f"{label(n)} {num(x['max_sustainable_rate'])}/s"
+                    for n, x in (("mq", mq), ("workflow", wf))
+                )
+                + " (- = not even the lowest rate within the bound)."
+            )
+        for key, what in (("p50_ms", "median"), ("p99_ms", "p99")):
+            line = _better(
+                "mq",
+                mq.get(key),
+                "workflow",
+                wf.get(key),
+                True,
+                f"Latency POST -> terminal, {what} at {num(rate)}/s (ms)",
+            )
+            if line:
+                out.append(line)
+        line = _better(
+            "mq",
+            mq.get("cpu_ms_per_order_no_loadgen"),
+            "workflow",
+            wf.get("cpu_ms_per_order_no_loadgen"),
+            True,
+            f"CPU per order at {num(rate)}/s (ms, roles + dependencies)",
+        )
+        if line:
+            out.append(line)
+        line = _better(
+            "mq",
+            mq.get("peak_rss_mib"),
+            "workflow",
+            wf.get("peak_rss_mib"),
+            True,
+            "Peak memory (MiB, roles + dependencies)",
+        )
+        if line:
+            out.append(line)
+        bm = results["targets"]["mq"].get("burst")
+        bw = results["targets"]["workflow"].get("burst")
+        if bm and bw:
+            out.append(
+                "Burst: p99 acceptance during the peak "
+                f"{ms(bm['accept_peak']['p99_ms'])} (MQ, {bm['peak_rate']:g}/s) vs {ms(bw['accept_peak']['p99_ms'])} "
+                f"(workflow, {bw['peak_rate']:g}/s); backlog drained {num(bm['drain_s'], ' s')} vs {num(bw['drain_s'], ' s')} "
+                "after the peak (- = not within the run)."
+            )
+        for name in ("mq", "workflow"):
+            d = results["targets"][name].get("disturb")
+            if d:
+                bad = {k: v for k, v in d["anomalies"].items() if v and k != "pending"}
+                rec = ", ".join(f"{w['label']}: {num(w['recovery_s'], ' s')}" for w in d["windows"])
+                out.append(
+                    f"{label(name)} under process faults at {d['rate']:g}/s: recovery {rec}; "
+                    + (f"anomalies {bad}." if bad else "no double deduction, no lost order.")
+                )
+    for name in ("mq", "workflow"):
+        r = t.get(name, {})
+        if r.get("throughput_ratio_to_reference") is not None or r.get("p50_ratio_to_reference") is not None:
+            out.append(
+                f"{label(name)} vs the UNSAFE reference: throughput {fmt_ratio(r.get('throughput_ratio_to_reference'))}, "
+                f"median latency {fmt_ratio(r.get('p50_ratio_to_reference'))}, p99 {fmt_ratio(r.get('p99_ratio_to_reference'))}, "
+                f"CPU per order {fmt_ratio(r.get('cpu_ratio_to_reference'))} -- the price of the guarantees."
+            )
+    faults = results.get("faults") or {}
+    if faults.get("available"):
+        for line in faults.get("verdict", []):
+            out.append(line)
+    else:
+        out.append(f"Anomaly matrix: not in this run ({faults.get('note', 'no fault data')}).")
+    comp = results.get("complexity", {})
+    if "mq" in comp and "workflow" in comp:
+        m, w = comp["mq"], comp["workflow"]
+        out.append(
+            "Complexity: "
+            f"MQ {len(m['deployment']['app_services'])} app services + {len(m['deployment']['dependencies'])} dependencies, "
+            f"{m['code']['lines_by_class'].get('plumbing', 0)} lines of plumbing vs "
+            f"{m['code']['lines_by_class'].get('business', 0)} of business code; "
+            f"workflow {len(w['deployment']['app_services'])} + {len(w['deployment']['dependencies'])}, "
+            f"{w['code']['lines_by_class'].get('plumbing', 0)} plumbing vs {w['code']['lines_by_class'].get('business', 0)} business."
+        )
+    load = results["meta"].get("machine", {}).get("load_avg_at_start")
+    out.append(
+        f"Caveat: one {results['meta'].get('machine', {}).get('logical_cpus')}-CPU machine shared by the load generator, "
+        f"both variants' processes and PostgreSQL/RabbitMQ (load average at start {load}, at end "
+        f"{results['meta'].get('load_avg_at_end')}); differences under ~20 % are within run-to-run noise."
+    )
+    return out
+
+
+# --------------------------------------------------------------------------- the document
+
+
+def _usage_rows(step: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            g,
+            f"{u['cpu_s']:.2f}",
+            f"{step['cpu_ms_per_order'].get(g, 0):.2f}",
+            f"{u['peak_rss_mib']:.0f}",
+            str(u["processes"]),
+            u.get("note", ""),
+        ]
+        for g, u in step["resources"].items()
+    ]
+
+
+def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
+    meta = results.get("meta", {})
+    summ = summary(results)
+    results["summary"] = summ
+    results["verdict"] = verdict(results, summ)
+    rate = summ["common_rate"]
+    targets = results.get("targets", {})
+    pngs: list[Path] = []
+
+    def img(path: Path | None, caption: str) -> list[Block]:
+        if path is None:
+            return []
+        pngs.append(path)
+        return [Img(path, caption)]
+
+    b: list[Block] = [H(1, "Outbox + RabbitMQ vs Temporal workflow: measured comparison")]
+    b.append(
+        P(
+            f"Mode **{meta.get('mode')}**, seed {meta.get('seed')}, commit `{meta.get('git_commit')}`, "
+            f"started {meta.get('started')} UTC, took {num(meta.get('duration_s'), ' s')}. Reproduce every figure with "
+            f"`{meta.get('command')}` (same seed, same machine class); re-render with "
+            "`python -m compare report results.json`."
+        )
+    )
+    m = meta.get("machine", {})
+    b.append(
+        P(
+            f"Machine: {m.get('cpu_model')} x {m.get('logical_cpus')} logical CPUs, {m.get('memory_gib')} GiB, "
+            f"{m.get('platform')}, Python {m.get('python')}; load average at start {m.get('load_avg_at_start')}."
+        )
+    )
+    b.append(H(2, "Verdict"))
+    b += [P("- " + line) for line in results["verdict"]]
+
+    b.append(H(2, "Headline figures"))
+    b.append(
+        P(
+            f"Latency is from the scheduled send time (open loop) to the order's terminal state (t_order.updated_at) "
+            f"at the common rate **{num(rate)} orders/s** (the highest rate every target sustained). Sustainable = "
+            f"p99 to terminal <= {num(meta.get('p99_bound_ms'))} ms, >= 99 % accepted and >= 99 % terminal in time. "
+            "CPU and memory: role processes + their PostgreSQL backends + broker / Temporal server, load generator excluded."
+        )
+    )
+    rows = []
+    for name, r in summ["targets"].items():
+        sus = r["max_sustainable_rate"]
+        rows.append(
+            [
+                label(name),
+                ("≥ " if r.get("capped_by_ladder") else "") + num(sus)
+                if sus
+                else ("failed: " + r["error"] if r.get("error") else "none"),
+                num(r.get("peak_completed_per_s")),
+                ms(r.get("p50_ms")),
+                ms(r.get("p99_ms")),
+                ms(r.get("p999_ms")),
+                ms(r.get("accept_p99_ms")),
+                num(r.get("cpu_ms_per_order_no_loadgen")),
+                num(r.get("peak_rss_mib")),
+                fmt_ratio(r.get("throughput_ratio_to_reference")),
+                fmt_ratio(r.get("p50_ratio_to_reference")),
+                fmt_ratio(r.get("p99_ratio_to_reference")),
+            ]
+        )
+    b.append(
+        Table(
+            [
+                "target",
+                "max sustainable orders/s",
+                "peak completed/s",
+                "p50",
+                "p99",
+                "p99.9",
+                "p99 POST->202",
+                "CPU ms/order",
+                "peak RSS MiB",
+                "throughput / ref",
+                "p50 / ref",
+                "p99 / ref",
+            ],
+            rows,
+        )
+    )
+    if "reference" in targets:
+        b.append(
+            P(
+                "**The reference is UNSAFE**: the same database writes done synchronously in the request, no messaging, "
+                "no outbox, no dedup, no atomicity across the two databases (a crash between them loses or corrupts "
+                "an order). It is only the lower bound on the cost of the work; ratios above are variant / reference."
+            )
+        )
+    b += img(
+        plots.latency_cdf(results, out, rate),
+        f"Latency CDF at {num(rate)} orders/s, log axis (solid: to terminal; dotted: to 202).",
+    )
+    b += img(
+        plots.latency_vs_rate(results, out), "Latency percentiles and completed throughput vs offered rate."
+    )
+    b += img(
+        plots.resources(results, out, rate), f"CPU per completed order by process at {num(rate)} orders/s."
+    )
+
+    b.append(H(2, "Rate sweep"))
+    for name, t in targets.items():
+        b.append(H(3, label(name)))
+        if t.get("error"):
+            b.append(P(f"**Run failed:** {t['error']}"))
+        if not t.get("steps"):
+            continue
+        b.append(
+            Table(
+                [
+                    "offered/s",
+                    "sent",
+                    "accepted",
+                    "completed/s",
+                    "p50",
+                    "p90",
+                    "p99",
+                    "p99.9",
+                    "max",
+                    "stock deducted p50",
+                    "202 p99",
+                    "errors",
+                    "result",
+                ],
+                [
+                    [
+                        num(s["offered_rate"]),
+                        str(s["sent"]),
+                        str(s["accepted"]),
+                        num(s["completed_per_s"]),
+                        ms(s["terminal"]["p50_ms"]),
+                        ms(s["terminal"]["p90_ms"]),
+                        ms(s["terminal"]["p99_ms"]),
+                        ms(s["terminal"]["p999_ms"]),
+                        ms(s["terminal"]["max_ms"]),
+                        ms(s["deducted"]["p50_ms"]),
+                        ms(s["accept"]["p99_ms"]),
+                        str(s["errors"]),
+                        "ok" if s["passed"] else s["why"],
+                    ]
+                    for s in t["steps"]
+                ],
+            )
+        )
+        step = step_at(t, rate)
+        if step is not None:
+            b.append(P(f"Resources at {num(rate)} orders/s ({step['duration_s']:g} s + drain):"))
+            b.append(
+                Table(
+                    ["process group", "CPU s", "CPU ms/order", "peak RSS MiB", "processes", "note"],
+                    _usage_rows(step),
+                )
+            )
+
+    b.append(H(2, "Burst absorption"))
+    b.append(
+        P(
+            "A burst of 3x the sustained rate for 10 s over a base of half of it (capped). The question the seed raises: "
+            "does the asynchronous design keep accepting quickly while the backlog absorbs the peak, and how long until "
+            "it has drained? Drained = PENDING orders back to <= max(5, 2x the pre-burst level)."
+        )
+    )
+    brow = []
+    for name, t in targets.items():
+        bu = t.get("burst")
+        if bu:
+            brow.append(
+                [
+                    label(name),
+                    f"{bu['base_rate']:g} / {bu['peak_rate']:g}",
+                    str(bu["sent"]),
+                    str(bu["accepted"]),
+                    ms(bu["accept_peak"]["p50_ms"]),
+                    ms(bu["accept_peak"]["p99_ms"]),
+                    ms(bu["terminal"]["p99_ms"]),
+                    str(bu["max_pending"]),
+                    num(bu["drain_s"], " s"),
+                ]
+            )
+    if brow:
+        b.append(
+            Table(
+                [
+                    "target",
+                    "base / peak orders/s",
+                    "sent",
+                    "accepted",
+                    "202 p50 (peak)",
+                    "202 p99 (peak)",
+                    "terminal p99",
+                    "max backlog",
+                    "drained after",
+                ],
+                brow,
+            )
+        )
+    for name in targets:
+        b += img(
+            plots.burst(results, out, name),
+            f"{label(name)}: burst, backlog and latency over time (shaded: the burst).",
+        )
+
+    b.append(H(2, "Faults under load"))
+    b.append(
+        P(
+            "Steady load while the inventory-side process is SIGKILLed (the supervisor restarts it) and later the "
+            "order-side process is paused (SIGSTOP, then SIGCONT). Recovery = from the end of the fault window until "
+            "the PENDING backlog is back to its pre-fault level."
+        )
+    )
+    drow = []
+    for name, t in targets.items():
+        d = t.get("disturb")
+        if d:
+            for w in d["windows"]:
+                drow.append(
+                    [
+                        label(name),
+                        w["label"],
+                        f"{w['start']:.1f}-{w['end']:.1f} s",
+                        num(w["recovery_s"], " s"),
+                        ms(d["terminal"]["p99_ms"]),
+                        ", ".join(f"{k} {v}" for k, v in d["anomalies"].items()),
+                    ]
+                )
+    if drow:
+        b.append(
+            Table(
+                [
+                    "variant",
+                    "fault",
+                    "window",
+                    "recovery",
+                    "terminal p99 (whole run)",
+                    "anomalies after drain",
+                ],
+                drow,
+            )
+        )
+    for name in targets:
+        b += img(
+            plots.over_time(results, out, name),
+            f"{label(name)}: throughput and latency over time, fault windows shaded.",
+        )
+
+    b.append(H(2, "Consistency under the fault catalogue"))
+    faults = results.get("faults") or {}
+    if not faults.get("available"):
+        b.append(P(f"Not in this run: {faults.get('note', 'no data')}."))
+    else:
+        b.append(P(faults.get("description", "")))
+        b += img(
+            plots.anomaly_matrix(results, out), "Anomaly matrix: scenario x variant (controls included)."
+        )
+        if faults.get("table"):
+            b.append(Table(faults["table"]["headers"], faults["table"]["rows"]))
+
+    b += _complexity_blocks(results)
+    b.append(H(2, "Method"))
+    b.append(
+        P(
+            "Each target ran alone, one after the other, with fresh databases, queue and task-queue names and a free "
+            "API port (`python -m <package> up --reset` as real processes under the supervisor); the workflow variant "
+            "got a private Temporal dev server (SQLite file persistence). Load: open loop, arrivals evenly spaced at the "
+            "offered rate and fixed before the run; an arrival that finds every connection busy waits and its latency "
+            f"keeps counting. Orders: {meta.get('order_shape')}. Terminal and deduction times are read from the "
+            "databases after each step; an order not terminal when the wait ends is recorded at the censored value. "
+            "Histograms: HdrHistogram, 3 significant digits. Resource use: psutil every 0.5 s on the role processes "
+            "(from their pid files), the PostgreSQL backends of the target's databases, the RabbitMQ node (shared: "
+            "includes any other load) and the private Temporal server."
+        )
+    )
+    b.append(P("Configuration: `" + ", ".join(f"{k}={v}" for k, v in meta.get("config", {}).items()) + "`"))
+    return b, pngs
+
+
+def _complexity_blocks(results: dict[str, Any]) -> list[Block]:
+    comp = results.get("complexity") or {}
+    targets = results.get("targets", {})
+    b: list[Block] = [H(2, "Operational complexity (measured)")]
+    names = [n for n in ("mq", "workflow") if n in comp]
+    if not names:
+        return b + [P("No variant analysed.")]
+
+    def cell(n: str, f: Any) -> str:
+        try:
+            return str(f(n))
+        except (KeyError, TypeError):
+            return "-"
+
+    def tables(n: str) -> str:
+        t = targets.get(n, {}).get("tables") or {}
+        app = sum(len(v) for v in t.values())
+        extra = ""
+        if n == "workflow" and targets.get(n, {}).get("temporal_tables") is not None:
+            extra = f" + {targets[n]['temporal_tables']} in Temporal's store (dev server SQLite)"
+        if n == "mq" and targets.get(n, {}).get("broker_queues"):
+            extra = f" + {len(targets[n]['broker_queues'])} broker queues"
+        listed = "; ".join(k + ": " + ", ".join(v) for k, v in t.items())
+        return f"{app} ({listed}){extra}"
+
+    rows = [
+        [
+            "deployable app services (docker-compose.yml)",
+            *[cell(n, lambda n: ", ".join(comp[n]["deployment"]["app_services"])) for n in names],
+        ],
+        [
+            "one-shot init jobs",
+            *[cell(n, lambda n: ", ".join(comp[n]["deployment"]["init_jobs"])) for n in names],
+        ],
+        [
+            "dependencies",
+            *[cell(n, lambda n: ", ".join(comp[n]["deployment"]["dependencies"])) for n in names],
+        ],
+        [
+            "stateful services (named volumes)",
+            *[cell(n, lambda n: ", ".join(comp[n]["deployment"]["stateful"])) for n in names],
+        ],
+        ["tables (from the run's information_schema)", *[cell(n, tables) for n in names]],
+        [
+            "lines: business",
+            *[cell(n, lambda n: comp[n]["code"]["lines_by_class"].get("business", 0)) for n in names],
+        ],
+        [
+            "lines: plumbing",
+            *[cell(n, lambda n: comp[n]["code"]["lines_by_class"].get("plumbing", 0)) for n in names],
+        ],
+        [
+            "lines: API adapter / wiring / controls",
+            *[
+                cell(
+                    n,
+                    lambda n: " / ".join(
+                        str(comp[n]["code"]["lines_by_class"].get(k, 0))
+                        for k in ("API adapter", "wiring", "controls")
+                    ),
+                )
+                for n in names
+            ],
+        ],
+        [
+            "lines: unclassified modules",
+            *[cell(n, lambda n: comp[n]["code"]["lines_by_class"].get("unclassified", 0)) for n in names],
+        ],
+        [
+            "settings read (knobs)",
+            *[
+                cell(
+                    n,
+                    lambda n: (
+                        f"{len(comp[n]['code']['settings_read'])}: "
+                        + ", ".join(comp[n]["code"]["settings_read"])
+                    ),
+                )
+                for n in names
+            ],
+        ],
+        [
+            "hard-coded knobs",
+            *[cell(n, lambda n: ", ".join(comp[n]["code"]["hardcoded_knobs"]) or "none") for n in names],
+        ],
+        [
+            "exception handlers in app code",
+            *[cell(n, lambda n: comp[n]["code"]["except_handlers"]) for n in names],
+        ],
+        *[
+            [
+                f"app-code sites: {k}",
+                *[cell(n, lambda n, k=k: comp[n]["code"]["failure_sites"][k]) for n in names],
+            ]
+            for k in (comp[names[0]]["code"]["failure_sites"])
+        ],
+        [
+            "left behind after the run (manual interventions)",
+            *[
+                cell(
+                    n,
+                    lambda n: ", ".join(
+                        f"{k} {v}" for k, v in (targets[n].get("leftovers") or {}).items() if v is not None
+                    ),
+                )
+                for n in names
+            ],
+        ],
+        [
+            "recovery per fault (under load)",
+            *[
+                cell(
+                    n,
+                    lambda n: ", ".join(
+                        f"{w['label']} {num(w['recovery_s'], ' s')}" for w in targets[n]["disturb"]["windows"]
+                    ),
+                )
+                for n in names
+            ],
+        ],
+        [
+            "one order in flight: how to see it",
+            *[cell(n, lambda n: targets[n]["operator_view"]["how"]) for n in names],
+        ],
+    ]
+    b.append(Table(["", *[label(n) for n in names]], rows))
+    if "common" in comp:
+        c = comp["common"]["code"]
+        b.append(
+            P(
+                f"Shared by both (common/): {c['total_lines']} lines (domain, deduction rule, repositories, API contract, supervisor, faults), not counted above."
+            )
+        )
+    b.append(P("Module classification (compare/complexity.py MODULE_CATEGORY):"))
+    mrows = [
+        [mod["module"], mod["category"], str(mod["lines"])]
+        for n in names
+        for mod in comp[n]["code"]["modules"]
+    ]
+    b.append(Table(["module", "category", "lines"], mrows))
+    for n in names:
+        view = targets.get(n, {}).get("operator_view") or {}
+        if view.get("output"):
+            b.append(
+                P(f"{label(n)}: following order `{view.get('order_id')}` with `{view.get('command', '')}`:")
+            )
+            b.append(Pre("\n".join(view["output"])))
+    return b
+
+
+def render(results: dict[str, Any], out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    blocks, pngs = build(results, out)
+    md = out / "report.md"
+    md.write_text(_md(blocks))
+    page = out / "report.html"
+    page.write_text(_html(blocks, "compare: outbox + RabbitMQ vs Temporal"))
+    return [md, page, *pngs]

@@ -1,0 +1,235 @@
+"""`python -m compare run` (benchmark + report) and `python -m compare report RESULTS.json`.
+
+run: for the UNSAFE reference and each chosen variant, on this machine, one after the other:
+rate sweep to saturation, burst, faults under load (variants), leftovers, tables and the view
+of one order; then the fault suite's scenarios (anomaly matrix, recovery times); then the code
+analysis; then results.json, report.md, report.html and the PNG plots in --out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from common.settings import Settings
+from compare.bench import FULL, QUICK, BenchConfig, max_sustainable, sweep
+from compare.burst import burst, disturb
+from compare.complexity import analyse_package, deployment
+from compare.fault_matrix import run_fault_matrix
+from compare.inspect_run import leftovers, operator_view, temporal_tables
+from compare.load import put_stock
+from compare.metrics import machine_info
+from compare.report import render
+from compare.stage import TARGETS, staged
+
+ROOT = Path(__file__).resolve().parent.parent
+DEPENDENCIES = {
+    "mq": ("postgres", "rabbitmq"),
+    "workflow": ("postgres", "temporal"),
+    "reference": ("postgres",),
+}
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __call__(self, message: str) -> None:
+        elapsed = int(time.monotonic() - self.t0)
+        print(f"[{elapsed // 60:02d}:{elapsed % 60:02d}] {message}", file=sys.stderr, flush=True)
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    run = sub.add_parser("run", help="benchmark both variants and the unsafe reference, write the report")
+    mode = run.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--quick", action="store_const", dest="mode", const="quick", help="about 10 min (default)"
+    )
+    mode.add_argument(
+        "--full", action="store_const", dest="mode", const="full", help="whole rate sweep and matrix"
+    )
+    run.add_argument("--variants", nargs="+", choices=["mq", "workflow"], default=["mq", "workflow"])
+    run.add_argument("--no-reference", action="store_true", help="skip the unsafe reference path")
+    run.add_argument("--no-faults", action="store_true", help="skip the fault suite's anomaly matrix")
+    run.add_argument("--out", type=Path, default=Path("report"), help="output directory (default: report)")
+    run.add_argument("--seed", type=int, default=42)
+    run.add_argument("--p99-bound-ms", type=float, default=None, help="latency bound for 'sustainable'")
+    run.add_argument("--rates", type=float, nargs="+", default=None, help="override the offered rates")
+    run.add_argument("--step-s", type=float, default=None, help="override seconds per rate step")
+    run.add_argument("--keep", action="store_true", help="keep the run's databases and queues")
+    run.set_defaults(func=_run, mode="quick")
+
+    report = sub.add_parser("report", help="re-render report.md/html and plots from a results.json")
+    report.add_argument("results", type=Path)
+    report.add_argument("--out", type=Path, default=None, help="default: the results file's directory")
+    report.set_defaults(func=_report)
+
+
+def _config(args: argparse.Namespace) -> BenchConfig:
+    cfg = (FULL if args.mode == "full" else QUICK).model_copy(update={"seed": args.seed})
+    if args.p99_bound_ms is not None:
+        cfg = cfg.model_copy(update={"p99_bound_ms": args.p99_bound_ms})
+    if args.rates:
+        cfg = cfg.model_copy(update={"rates": sorted(args.rates)})
+    if args.step_s:
+        cfg = cfg.model_copy(update={"step_s": args.step_s})
+    if args.no_faults:
+        cfg = cfg.model_copy(update={"fault_scenarios": 0})
+    return cfg
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, timeout=5
+        )
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+async def bench_target(
+    name: str,
+    cfg: BenchConfig,
+    base: Settings,
+    out: Path,
+    keep: bool,
+    progress: Progress,
+    moderate_rate: float | None,
+) -> dict[str, Any]:
+    result: dict[str, Any] = {"name": name, "unsafe": name == "reference", "error": None}
+    started = time.monotonic()
+    progress(
+        f"{name}: starting (fresh databases, names, port{', private Temporal dev server' if name == 'workflow' else ''})"
+    )
+    try:
+        async with staged(name, base, out, keep=keep) as st:
+            result["startup_s"] = round(time.monotonic() - started, 1)
+            result["settings"] = {
+                "db_prefix": st.settings.db_prefix,
+                "api_port": st.settings.api_port,
+                "temporal_address": st.settings.temporal_address if name == "workflow" else None,
+                "run_dir": str(st.settings.run_dir),
+            }
+            await put_stock(st.base_url, cfg.skus, cfg.stock_per_sku)
+            steps = await sweep(st, cfg, progress)
+            result["steps"] = [s.model_dump() for s in steps]
+            sustained = max_sustainable(steps)
+            result["max_sustainable_rate"] = sustained
+            result["capped_by_ladder"] = bool(steps) and steps[-1].passed and len(steps) == len(cfg.rates)
+            result["peak_completed_per_s"] = max((s.completed_per_s for s in steps), default=None)
+            basis = sustained or min(cfg.rates)
+            if name != "reference" or cfg.mode == "full":
+                result["burst"] = (await burst(st, cfg, basis, progress)).model_dump()
+            rate = moderate_rate or max(round(basis * 0.5, 1), min(cfg.rates))
+            disturbed = await disturb(st, cfg, rate, progress)
+            result["disturb"] = disturbed.model_dump() if disturbed else None
+            result["leftovers"] = await leftovers(st)
+            result["tables"] = await st.stores.tables()
+            if st.broker is not None:
+                result["broker_queues"] = sorted(st.broker.queues.values())
+            sample_order = f"burst-{1:07d}" if "burst" in result else f"s00-{1:07d}"
+            try:
+                result["operator_view"] = await operator_view(st, sample_order)
+            except Exception as exc:
+                result["operator_view"] = {"error": f"{type(exc).__name__}: {exc}"}
+        if name == "workflow":
+            result["temporal_tables"] = temporal_tables(st.settings.temporal_db_file)
+    except Exception as exc:
+        result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        progress(f"{name}: FAILED: {result['error']}")
+    result["duration_s"] = round(time.monotonic() - started, 1)
+    progress(f"{name}: done in {result['duration_s']:.0f} s")
+    return result
+
+
+async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
+    cfg = _config(args)
+    progress = Progress()
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    base = Settings()
+    started = datetime.now(UTC)
+    names = ([] if args.no_reference else ["reference"]) + list(args.variants)
+    progress(f"compare run --{cfg.mode}: targets {', '.join(names)}; output {out}")
+    results: dict[str, Any] = {
+        "meta": {
+            "command": "python -m compare " + " ".join(shlex.quote(a) for a in argv),
+            "mode": cfg.mode,
+            "seed": cfg.seed,
+            "started": started.isoformat(timespec="seconds"),
+            "git_commit": _git_commit(),
+            "machine": machine_info(),
+            "config": cfg.model_dump(),
+            "p99_bound_ms": cfg.p99_bound_ms,
+            "order_shape": "1 line (70 %) or 2 lines (30 %) over "
+            f"{cfg.skus} SKUs, quantity 1-3, stock {cfg.stock_per_sku:,} per SKU (no rejections)",
+            "python": platform.python_version(),
+        },
+        "targets": {},
+    }
+    for name in names:
+        results["targets"][name] = await bench_target(name, cfg, base, out, args.keep, progress, None)
+    if cfg.fault_scenarios > 0:
+        progress(f"fault suite: up to {cfg.fault_scenarios} scenario(s) per variant")
+        results["faults"] = await run_fault_matrix(list(args.variants), cfg, base, out, progress)
+    else:
+        results["faults"] = {"available": False, "note": "skipped (--no-faults)", "runs": []}
+    results["complexity"] = {
+        v.name: {
+            "code": analyse_package(ROOT, v.package).model_dump(),
+            "deployment": deployment(ROOT, v.name, v.roles, DEPENDENCIES[v.name]).model_dump(),
+        }
+        for v in (TARGETS[n] for n in args.variants)
+    }
+    results["complexity"]["common"] = {"code": analyse_package(ROOT, "common").model_dump()}
+    finished = datetime.now(UTC)
+    results["meta"]["finished"] = finished.isoformat(timespec="seconds")
+    results["meta"]["duration_s"] = round((finished - started).total_seconds(), 1)
+    import os
+
+    results["meta"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    return results
+
+
+def _run(args: argparse.Namespace) -> int:
+    argv = sys.argv[1:] if sys.argv and sys.argv[0].endswith(("__main__.py", "compare")) else ["run"]
+    results = asyncio.run(run_all(args, argv))
+    out: Path = args.out.resolve()
+    files = render(results, out)  # adds the summary and verdict it computed
+    path = out / "results.json"
+    path.write_text(json.dumps(results, indent=1, default=str))
+    print(f"wrote {path} and {', '.join(f.name for f in files)} in {out}", file=sys.stderr)
+    print(str(out / "report.html"))
+    return 0 if all(t.get("error") is None for t in results["targets"].values()) else 1
+
+
+def _report(args: argparse.Namespace) -> int:
+    try:
+        results = json.loads(args.results.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        print(f"error: cannot read {args.results}: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(results, dict) or "targets" not in results:
+        print(f"error: {args.results} is not a compare results.json (no 'targets')", file=sys.stderr)
+        return 2
+    out = (args.out or args.results.parent).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    files = render(results, out)
+    print(f"wrote {', '.join(f.name for f in files)} in {out}", file=sys.stderr)
+    return 0
+
+
+__all__ = ["register"]
