@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, Protocol
@@ -155,4 +156,10 @@ async def serve(settings: Settings, factory: ServiceFactory, *, title: str) -> N
         log_level="warning",
         access_log=False,
     )
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:  # SIGTERM from the supervisor: drain, then exit cleanly
+        server.should_exit = True
+        await task

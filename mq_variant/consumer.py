@@ -120,9 +120,11 @@ class InboxConsumer(Generic[M]):
                     if self._control is Control.NO_DEDUP:
                         await self._handler(conn, payload, message_id)
                     else:
-                        await dedup.once(
+                        _, fresh = await dedup.once(
                             conn, self._dedup, message_id, lambda: self._handler(conn, payload, message_id)
                         )
+                        if not fresh:
+                            self._log(f"duplicate {message_id} skipped (already processed)")
                     await self._faults.hit(FaultPoint.BEFORE_CONSUMER_COMMIT)
                 return True
             except Exception as exc:

@@ -1,0 +1,181 @@
+"""Consistency under the faults that threaten it: real processes crash at named fault points or
+are SIGKILLed; the supervisor restarts them; the checks read both databases."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import uuid
+
+import aio_pika
+
+from mq_variant import topology
+from tests.mq.conftest import MqRun, StartMq
+from tests.support import wait_until
+
+ONE_APPLE = [{"sku": "apple", "quantity": 1}]
+
+
+async def assert_no_double_deduction(mq: MqRun) -> None:
+    doubles = await mq.scalar(
+        mq.inventory_db,
+        "SELECT count(*) FROM (SELECT order_id, sku FROM t_deduction_log GROUP BY order_id, sku "
+        "HAVING count(*) > 1) d",
+    )
+    assert doubles == 0
+
+
+async def test_consumer_crash_after_commit_before_ack_deducts_once(start_mq: StartMq) -> None:
+    mq = await start_mq({"CC_FAULTS": "inventory-consumer/after_consumer_commit=crash,times=1"})
+    await mq.set_stock("apple", 10)
+    first_pid = mq.process.pid("inventory-consumer")
+    await mq.place("o1", ONE_APPLE)
+    await mq.wait_terminal(["o1"])
+    # the order settles without the consumer (its outcome was committed to the inventory outbox);
+    # the redelivery arrives once the supervisor restarted the consumer, and is deduplicated
+    await wait_for_log(mq, "skipped (already processed)")
+    assert "FAULT inventory-consumer/after_consumer_commit: crash" in mq.process.log_tail(400)
+    assert mq.process.pid("inventory-consumer") != first_pid  # really died and was restarted
+    assert await mq.deducted("o1") == 1
+    assert (await mq.http.get("/orders/o1")).json()["status"] == "CONFIRMED"
+
+
+async def test_relay_crash_after_publish_before_delete_publishes_twice_deducts_once(
+    start_mq: StartMq,
+) -> None:
+    mq = await start_mq({"CC_FAULTS": "order-relay/after_publish=crash,times=1"})
+    await mq.set_stock("apple", 10)
+    await mq.place("o1", ONE_APPLE)
+    await mq.wait_terminal(["o1"])
+    await wait_for_log(mq, "skipped (already processed)")  # the second copy, deduplicated
+    assert "FAULT order-relay/after_publish: crash" in mq.process.log_tail(400)
+    assert await mq.deducted("o1") == 1
+    assert await mq.scalar(mq.orders_db, "SELECT count(*) FROM t_local_msg") == 0
+
+
+async def test_return_path_faults_settle_each_order_once(start_mq: StartMq) -> None:
+    mq = await start_mq(
+        {
+            "CC_FAULTS": "inventory-relay/after_publish=crash,times=1;"
+            "order-result-consumer/after_consumer_commit=crash,times=1"
+        }
+    )
+    await mq.set_stock("apple", 10)
+    await mq.place("o1", ONE_APPLE)
+    await mq.place("o2", [{"sku": "apple", "quantity": 99}])
+    await mq.wait_terminal(["o1", "o2"])
+    await wait_for_log(mq, "order-result-consumer: duplicate")
+    log = mq.process.log_tail(400)
+    assert "FAULT inventory-relay/after_publish: crash" in log
+    assert "FAULT order-result-consumer/after_consumer_commit: crash" in log
+    assert (await mq.http.get("/orders/o1")).json()["status"] == "CONFIRMED"
+    assert (await mq.http.get("/orders/o2")).json()["status"] == "REJECTED"
+    assert await mq.deducted("o1") == 1
+
+
+async def test_sigkill_every_worker_role_under_load_loses_nothing(start_mq: StartMq) -> None:
+    mq = await start_mq()
+    await mq.set_stock("apple", 1000)
+    ids = [f"k{i}" for i in range(200)]
+    roles = ["inventory-consumer", "order-relay", "inventory-relay", "order-result-consumer"]
+
+    async def killer() -> None:
+        for round_ in range(2):
+            for role in roles:
+                await asyncio.sleep(0.3)
+                mq.process.signal_role(role, signal.SIGKILL)
+            del round_
+
+    async def load() -> None:
+        for chunk in range(0, len(ids), 20):
+            answers = await asyncio.gather(*(mq.place(i, ONE_APPLE) for i in ids[chunk : chunk + 20]))
+            assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
+            await asyncio.sleep(0.1)
+
+    await asyncio.gather(killer(), load())
+    await mq.wait_terminal(ids, timeout=120)
+    assert await mq.scalar(mq.inventory_db, "SELECT sum(quantity) FROM t_deduction_log") == 200
+    assert await mq.scalar(mq.inventory_db, "SELECT quantity FROM t_stock WHERE sku='apple'") == 800
+    await assert_no_double_deduction(mq)
+
+
+async def test_same_message_delivered_twice_is_processed_once(start_mq: StartMq) -> None:
+    mq = await start_mq()
+    await mq.set_stock("apple", 10)
+    names = topology.names(mq.settings)
+    # The order exists (so its result can settle it), but we bypass the outbox and publish its
+    # deduct message ourselves, twice, with the same message id -- as a relay retry would.
+    await mq.place("o1", ONE_APPLE)
+    await mq.wait_terminal(["o1"])
+    body = json.dumps({"order_id": "o1", "lines": ONE_APPLE}).encode()
+    message_id = uuid.uuid4().hex
+    connection = await aio_pika.connect(mq.settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(names.exchange)
+        for _ in range(2):
+            await exchange.publish(aio_pika.Message(body, message_id=message_id), routing_key=topology.DEDUCT)
+
+    await wait_for_log(mq, f"duplicate {message_id} skipped")
+    assert await mq.deducted("o1") == 2  # the order's own message once + the injected one once
+
+
+async def wait_for_log(mq: MqRun, text: str, timeout: float = 30) -> None:
+    async def seen() -> bool:
+        return text in mq.process.log_tail(1000)
+
+    await wait_until(seen, timeout=timeout, what=f"log line {text!r}")
+
+
+async def test_malformed_messages_go_to_the_dlq_and_the_consumer_keeps_going(start_mq: StartMq) -> None:
+    mq = await start_mq()
+    await mq.set_stock("apple", 10)
+    names = topology.names(mq.settings)
+    connection = await aio_pika.connect(mq.settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.get_exchange(names.exchange)
+        for body in (b"not json", b'{"order_id": "x", "lines": []}', b'{"order_id": "x"}'):
+            await exchange.publish(
+                aio_pika.Message(body, message_id=uuid.uuid4().hex), routing_key=topology.DEDUCT
+            )
+        await exchange.publish(aio_pika.Message(b"{}"), routing_key=topology.DEDUCT)
+        await mq.place("after", ONE_APPLE)
+        await mq.wait_terminal(["after"])
+        assert (await mq.http.get("/orders/after")).json()["status"] == "CONFIRMED"
+        dlq = await channel.declare_queue(names.dlqs[0], passive=True)
+        reasons = []
+        for _ in range(4):
+            message = await dlq.get(timeout=5, fail=True)
+            assert message is not None
+            reasons.append(str(message.headers["x-error"]))
+            await message.ack()
+    assert all(r.startswith("malformed") for r in reasons), reasons
+    assert len(set(reasons)) == 4, reasons
+
+
+async def test_a_message_that_keeps_failing_is_dead_lettered_after_bounded_deliveries(
+    start_mq: StartMq,
+) -> None:
+    # every processing attempt of the first message raises: after max_deliveries the broker
+    # dead-letters it; the next order goes through.
+    mq = await start_mq(
+        {"CC_FAULTS": "inventory-consumer/before_consumer_commit=raise,times=3"}, max_deliveries=3
+    )
+    await mq.set_stock("apple", 10)
+    await mq.place("poison", ONE_APPLE)
+    names = topology.names(mq.settings)
+    connection = await aio_pika.connect(mq.settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+
+        async def dead_lettered() -> bool:
+            dlq = await channel.declare_queue(names.dlqs[0], passive=True)
+            return dlq.declaration_result.message_count == 1
+
+        await wait_until(dead_lettered, timeout=60, what="poison message in the DLQ")
+    await mq.place("next", ONE_APPLE)
+    await mq.wait_terminal(["next"])
+    assert await mq.deducted("poison") == 0  # every attempt rolled back
+    assert (await mq.http.get("/orders/poison")).json()["status"] == "PENDING"  # needs an operator
