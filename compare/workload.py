@@ -32,7 +32,9 @@ class WorkloadSpec(BaseModel):
     stock_per_sku: int = Field(100_000, ge=0)
     max_lines: int = Field(2, ge=1)
     max_quantity: int = Field(3, ge=1)
-    hot_sku_stock: int | None = Field(None, description="hot SKU mode: every order wants sku 0, stock this")
+    hot_stock_ratio: float | None = Field(
+        None, gt=0, description="hot SKU mode: every order wants sku 0, stocked for this fraction of orders"
+    )
     duplicates: int = Field(0, ge=0, description="extra concurrent submissions of each order")
     conflict_ratio: float = Field(0.0, ge=0, le=1, description="orders resubmitted with another body")
     invalid_ratio: float = Field(0.0, ge=0, le=1, description="extra malformed requests, per order")
@@ -69,13 +71,13 @@ class Workload:
 
     def initial_stock(self) -> dict[str, int]:
         stock = dict.fromkeys(self.skus, self.spec.stock_per_sku)
-        if self.spec.hot_sku_stock is not None:
-            stock[self.skus[0]] = self.spec.hot_sku_stock
+        if self.spec.hot_stock_ratio is not None:
+            stock[self.skus[0]] = max(1, int(self.spec.orders * self.spec.hot_stock_ratio))
         return stock
 
     def _order(self, i: int) -> SubmittedOrder:
         spec = self.spec
-        if spec.hot_sku_stock is not None:
+        if spec.hot_stock_ratio is not None:
             lines = [{"sku": self.skus[0], "quantity": 1}]
             if spec.skus > 1 and self._rng.random() < 0.5:
                 lines.append({"sku": self._rng.choice(self.skus[1:]), "quantity": 1})

@@ -1,0 +1,390 @@
+"""Fault runs, Jepsen-style: the fault suite's Python API.
+
+    from compare.runner import run_scenarios
+    results = await run_scenarios(
+        ["mq", "workflow"], ["baseline", "kill-api"], seed=1, orders=200,
+        out_dir=Path("results/faults"), progress=print, controls=True,
+    )
+    for r in results:
+        r.model_dump(mode="json")   # ScenarioResult: variant, control, scenario, status, anomalies, ...
+
+- `variant_names`: "mq", "workflow", or one control as "mq:no-dedup" (see compare.scenario.CONTROLS);
+  `controls=True` adds every control of the named variants, each with the scenario that must
+  expose it (its expected anomalies in `expected`).
+- `scenario_names`: names from compare.scenario.catalogue(), or ["all"].
+- `sandbox`: None starts private PostgreSQL / RabbitMQ / Temporal servers for the run and stops
+  them at the end; pass `Sandbox.external(...)` to use given servers (destructive scenarios are
+  then skipped).
+
+One run: fresh databases / queues / task queues (a random prefix); every role reaches every
+dependency through its own fault proxy (CC_ROLE_ENV); the variant starts with the scenario's fault
+points armed (CC_FAULTS) and the control selected (CC_CONTROL); stock is set through the API; the
+workload and the fault schedule run side by side and are recorded in the history; then every
+fault is healed and the run waits (bounded by `recovery_s`) until the system converges; the
+checker reads the databases, the broker's dead-letter queues and Temporal, and judges.
+
+Files in out_dir: faults.json (every ScenarioResult), <label>.json (one result),
+<label>.history.json (its history), runs/<label>/variant.log (the variant's output).
+`status` is "pass" (real variant: no anomaly; control: an expected anomaly showed), "fail",
+"skipped" (needs a private sandbox) or "error" (the run itself broke; `note` says why).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+
+import httpx
+from pydantic import BaseModel, Field
+
+from common.db import drop_database
+from common.settings import Settings
+from compare.checker import AnomalyKind, StateReader, SystemState, Verdict, converged, judge
+from compare.fault import FaultContext, dependency_env, faults_env, role_env
+from compare.history import FaultEvent, History
+from compare.nemesis import draw, run_schedule
+from compare.proxy import FaultProxy
+from compare.sandbox import Dependency, Sandbox, free_port
+from compare.scenario import CONTROLS, PROFILES, ControlCase, Plan, Scenario, catalogue, scenario_named
+from compare.target import VARIANTS, VariantProcess
+from compare.workload import Workload, WorkloadRunner
+
+Progress = Callable[[str], None]
+Status = Literal["pass", "fail", "skipped", "error"]
+
+
+class ScenarioResult(BaseModel):
+    variant: str
+    control: str | None = None
+    scenario: str
+    threatens: str = ""
+    seed: int
+    orders: int
+    status: Status
+    expected: list[AnomalyKind] = Field(default_factory=list)  # controls: what must show
+    anomalies: dict[str, int] = Field(default_factory=dict)
+    verdict: Verdict | None = None
+    converged: bool = False
+    converge_s: float | None = None  # from the end of the last fault to convergence
+    drain_s: float | None = None  # from the end of the workload (all faults healed) to convergence
+    duration_s: float = 0.0
+    arm: list[str] = Field(default_factory=list)
+    faults: list[FaultEvent] = Field(default_factory=list)
+    note: str | None = None
+
+    @property
+    def label(self) -> str:
+        who = f"{self.variant}-{self.control}" if self.control else self.variant
+        return f"{who}__{self.scenario}"
+
+
+class Case(BaseModel):
+    variant: str
+    scenario: Scenario
+    control: ControlCase | None = None
+
+    @property
+    def label(self) -> str:
+        who = f"{self.variant}-{self.control.control}" if self.control else self.variant
+        return f"{who}__{self.scenario.name}"
+
+
+def plan_cases(variant_names: list[str], scenario_names: list[str], *, controls: bool = False) -> list[Case]:
+    """The matrix: every scenario that applies to every variant, then the controls."""
+    everything = scenario_names == ["all"] or "all" in scenario_names
+    scenarios = catalogue() if everything else [scenario_named(n) for n in scenario_names]
+    cases: list[Case] = []
+    control_cases: list[ControlCase] = []
+    for name in variant_names:
+        variant, _, control = name.partition(":")
+        if variant not in PROFILES:
+            raise KeyError(f"unknown variant {variant!r} (known: {', '.join(PROFILES)})")
+        if control:
+            found = [c for c in CONTROLS if c.variant == variant and c.control == control]
+            if not found:
+                known = ", ".join(c.control for c in CONTROLS if c.variant == variant)
+                raise KeyError(f"unknown control {control!r} for {variant} (known: {known})")
+            control_cases += found
+            continue
+        cases += [Case(variant=variant, scenario=s) for s in scenarios if s.applies_to(variant)]
+        if controls:
+            control_cases += [c for c in CONTROLS if c.variant == variant]
+    cases += [Case(variant=c.variant, scenario=scenario_named(c.scenario), control=c) for c in control_cases]
+    return cases
+
+
+def dependencies_of(cases: list[Case]) -> set[Dependency]:
+    return {d for c in cases for d in PROFILES[c.variant].dependencies}
+
+
+async def run_scenarios(
+    variant_names: list[str],
+    scenario_names: list[str],
+    seed: int,
+    orders: int,
+    out_dir: Path,
+    progress: Progress | None = None,
+    *,
+    controls: bool = False,
+    sandbox: Sandbox | None = None,
+    recovery_s: float = 60.0,
+) -> list[ScenarioResult]:
+    cases = plan_cases(variant_names, scenario_names, controls=controls)
+    say = progress or (lambda _: None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    owned = sandbox is None
+    if sandbox is None:
+        say(f"starting private servers: {', '.join(sorted(dependencies_of(cases)))}")
+        sandbox = await Sandbox.private_servers(dependencies_of(cases))
+    results: list[ScenarioResult] = []
+    try:
+        for i, case in enumerate(cases, 1):
+            say(f"[{i}/{len(cases)}] {case.label}")
+            result = await run_case(case, sandbox, seed=seed, orders=orders, out_dir=out_dir,
+                                    say=say, recovery_s=recovery_s)  # fmt: skip
+            results.append(result)
+            say(f"[{i}/{len(cases)}] {case.label}: {result.status.upper()} {_brief(result)}")
+            (out_dir / "faults.json").write_text(
+                json.dumps([r.model_dump(mode="json") for r in results], indent=1)
+            )
+    finally:
+        if owned:
+            await sandbox.close()
+    return results
+
+
+def _brief(r: ScenarioResult) -> str:
+    parts = [", ".join(f"{k}={v}" for k, v in r.anomalies.items()) or "no anomaly"]
+    if r.converge_s is not None:
+        parts.append(f"converged {r.converge_s:.1f}s after the last fault")
+    if r.note:
+        parts.append(r.note)
+    return "; ".join(parts)
+
+
+async def run_case(
+    case: Case,
+    sandbox: Sandbox,
+    *,
+    seed: int,
+    orders: int,
+    out_dir: Path,
+    say: Progress,
+    recovery_s: float = 60.0,
+) -> ScenarioResult:
+    scenario = case.scenario
+    control = case.control.control if case.control else None
+    base = ScenarioResult(
+        variant=case.variant,
+        control=control,
+        scenario=scenario.name,
+        threatens=scenario.threatens,
+        seed=seed,
+        orders=orders,
+        status="skipped",
+        expected=case.control.expect if case.control else [],
+    )
+    if scenario.destructive and not sandbox.private:
+        return base.model_copy(update={"note": "needs the private sandbox (restarts a dependency)"})
+    plan = _plan(scenario, case.variant, seed, restarts=sandbox.private)
+    run = _Run(case, plan, sandbox, seed=seed, orders=orders, out_dir=out_dir, say=say)
+    started = time.monotonic()
+    try:
+        result = await run.execute(base, recovery_s)
+    except Exception as exc:
+        result = base.model_copy(
+            update={"status": "error", "note": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
+        )
+    finally:
+        await run.cleanup()
+    result.duration_s = round(time.monotonic() - started, 1)
+    result.arm = [a.entry() for a in plan.arm]
+    (out_dir / f"{result.label}.json").write_text(result.model_dump_json(indent=1))
+    (out_dir / f"{result.label}.history.json").write_text(run.history.model_dump_json())
+    return result
+
+
+def _plan(scenario: Scenario, variant: str, seed: int, *, restarts: bool) -> Plan:
+    if scenario.nemesis:
+        return draw(PROFILES[variant], seed, restarts=restarts)
+    return scenario.plans[variant]
+
+
+class _Run:
+    def __init__(
+        self,
+        case: Case,
+        plan: Plan,
+        sandbox: Sandbox,
+        *,
+        seed: int,
+        orders: int,
+        out_dir: Path,
+        say: Progress,
+    ) -> None:
+        self.case = case
+        self.plan = plan
+        self.sandbox = sandbox
+        self.profile = PROFILES[case.variant]
+        self.say = say
+        self.seed = seed
+        self.spec = case.scenario.workload.model_copy(update={"orders": orders})
+        tag = uuid.uuid4().hex[:8]
+        self.workload = Workload(self.spec, f"o{tag}", seed)
+        self.history = History()
+        self.run_dir = out_dir / "runs" / case.label
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.run_dir.mkdir(parents=True)
+        prefix = f"cc{tag}_"
+        self.direct = Settings(
+            pg_url=sandbox.pg_url,
+            amqp_url=sandbox.amqp_url,
+            temporal_address=sandbox.temporal_address,
+            db_prefix=prefix,
+            amqp_prefix=prefix,
+            temporal_queue_prefix=prefix,
+            run_dir=self.run_dir,
+            api_port=free_port(),
+            faults=faults_env(plan.arm),
+            control=case.control.control if case.control else "",
+        )
+        self.proxies: dict[tuple[Dependency, str | None], FaultProxy] = {}
+        self.process: VariantProcess | None = None
+        self.reader: StateReader | None = None
+
+    async def execute(self, base: ScenarioResult, recovery_s: float) -> ScenarioResult:
+        for dep in self.profile.dependencies:
+            for role in (None, *self.profile.roles):
+                proxy = FaultProxy(f"{role or 'default'}->{dep}", self.sandbox.address(dep), seed=self.seed)
+                await proxy.start()
+                self.proxies[(dep, role)] = proxy
+        proxied = self.direct.model_copy(
+            update={
+                k.removeprefix("CC_").lower(): v
+                for dep in self.profile.dependencies
+                for k, v in dependency_env(dep, self.proxies[(dep, None)], self.sandbox).items()
+            }
+        )
+        self.process = VariantProcess(VARIANTS[self.case.variant], proxied, self.run_dir / "variant.log")
+        self.say("  starting the variant")
+        self.process.start(
+            {"CC_ROLE_ENV": role_env(self.proxies, self.profile.roles, self.sandbox)}, reset=True
+        )
+        await self.process.wait_ready(timeout=120)
+        self.history.initial_stock = self.workload.initial_stock()
+        await self._set_stock(self.process.base_url)
+
+        duration = self.spec.duration_hint()
+        t0 = time.monotonic()
+        ctx = FaultContext(
+            process=self.process,
+            sandbox=self.sandbox,
+            proxies=self.proxies,
+            direct=self.direct,
+            history=self.history,
+            t0=t0,
+            log=lambda line: self.say(f"  {line}"),
+        )
+        runner = WorkloadRunner(self.workload, self.process.base_url, self.history, t0)
+        self.say(
+            f"  load: {self.spec.orders} orders at {self.spec.rate:g}/s; {len(self.plan.schedule)} faults"
+        )
+        ticker = asyncio.create_task(self._tick(runner))
+        try:
+            await asyncio.gather(runner.run(), run_schedule(self.plan.schedule, ctx, duration))
+        finally:
+            ticker.cancel()
+            await ctx.heal_all()
+        load_end = time.monotonic()
+
+        self.reader = StateReader(
+            self.direct,
+            VARIANTS[self.case.variant].db_code,
+            dead_letter_queues=tuple(self.direct.amqp_name(q) for q in self.profile.dead_letter_queues),
+            temporal=self.profile.temporal,
+        )
+        bound = recovery_s if self.case.control is None else min(recovery_s, 20.0)
+        self.say(f"  recovering (at most {bound:g}s)")
+        state, done_at = await self._await_convergence(load_end + bound)
+        verdict = judge(self.history, state)
+        last_fault = max((f.at for f in self.history.faults), default=None)
+        converge_s = drain_s = None
+        if done_at is not None:
+            drain_s = round(max(0.0, done_at - load_end), 2)
+            if last_fault is not None:
+                converge_s = round(max(0.0, done_at - t0 - last_fault), 2)
+        if self.case.control is not None:
+            showed = any(verdict.count(k) for k in self.case.control.expect)
+            status: Status = "pass" if showed else "fail"
+            note = None if showed else "control came out clean: the suite failed to expose it"
+        else:
+            status = "pass" if verdict.ok else "fail"
+            note = None
+        return base.model_copy(
+            update={
+                "status": status,
+                "anomalies": verdict.counts(),
+                "verdict": verdict,
+                "converged": done_at is not None,
+                "converge_s": converge_s,
+                "drain_s": drain_s,
+                "faults": self.history.faults,
+                "note": note,
+            }
+        )
+
+    async def _tick(self, runner: WorkloadRunner) -> None:
+        while True:
+            await asyncio.sleep(3)
+            accepted = len(self.history.accepted())
+            self.say(f"  ... {runner.done}/{self.spec.orders} orders done, {accepted} accepted")
+
+    async def _set_stock(self, base_url: str) -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            for sku, quantity in self.history.initial_stock.items():
+                for attempt in range(20):
+                    with contextlib.suppress(httpx.HTTPError):
+                        r = await client.put(f"/stock/{sku}", json={"quantity": quantity})
+                        if r.status_code == 200:
+                            break
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                else:
+                    raise RuntimeError(f"could not set stock for {sku}")
+
+    async def _await_convergence(self, deadline: float) -> tuple[SystemState, float | None]:
+        assert self.reader is not None
+        state: SystemState | None = None
+        while True:
+            try:
+                state = await self.reader.read(self.history, workflows=False)
+                if converged(self.history, state):
+                    if self.profile.temporal:
+                        state = await self.reader.read(self.history, workflows=True)
+                    if converged(self.history, state):
+                        return state, time.monotonic()
+            except Exception as exc:  # a dependency still coming back
+                self.say(f"  (reading state: {type(exc).__name__})")
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        return await self.reader.read(self.history, workflows=True), None
+
+    async def cleanup(self) -> None:
+        if self.process is not None:
+            await asyncio.to_thread(self.process.stop)
+        for proxy in self.proxies.values():
+            await proxy.stop()
+        if self.reader is not None:
+            await self.reader.close()
+        for side in ("orders", "inventory"):
+            with contextlib.suppress(Exception):
+                await drop_database(
+                    self.direct, self.direct.database(VARIANTS[self.case.variant].db_code, side)
+                )

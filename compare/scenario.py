@@ -1,0 +1,402 @@
+"""The scenario catalogue: one list for both variants, each scenario mapped to each variant's
+processes, dependencies and fault points (a scenario that has no meaning for a variant, such as
+a poison message for Temporal, simply has no plan for it).
+
+A scenario is declarative: name, description, what it threatens, the workload (load-side faults
+included) and, per variant, the fault points to arm and a timed fault schedule. `nemesis` is the
+exception: its schedule is drawn from the seed (compare.nemesis) when the run starts.
+
+Controls (deliberately broken configurations, chosen with CC_CONTROL, implemented inside the
+variants) are paired with the scenario that must expose them and the anomalies they must show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from compare.checker import AnomalyKind
+from compare.fault import ArmPoint, KillRole, NetworkFault, PauseRole, PoisonMessages, RestartDependency, Step
+from compare.proxy import Direction, Down, Latency, ResetPeer, Timeout
+from compare.sandbox import Dependency
+from compare.workload import WorkloadSpec
+
+PG, MQ, TEMPORAL = Dependency.POSTGRES, Dependency.RABBITMQ, Dependency.TEMPORAL
+
+
+@dataclass(frozen=True)
+class VariantProfile:
+    """What the suite knows of a variant: its roles, dependencies and fault points (with roles)."""
+
+    name: str
+    roles: tuple[str, ...]
+    dependencies: tuple[Dependency, ...]
+    points: dict[str, tuple[str, ...]]
+    dead_letter_queues: tuple[str, ...] = ()  # without the amqp prefix
+    temporal: bool = False
+
+
+PROFILES: dict[str, VariantProfile] = {
+    "mq": VariantProfile(
+        name="mq",
+        roles=("api", "order-relay", "inventory-consumer", "inventory-relay", "order-result-consumer"),
+        dependencies=(PG, MQ),
+        points={
+            "after_order_commit": ("api",),
+            "before_publish": ("order-relay", "inventory-relay"),
+            "after_publish": ("order-relay", "inventory-relay"),
+            "before_consumer_commit": ("inventory-consumer", "order-result-consumer"),
+            "after_consumer_commit": ("inventory-consumer", "order-result-consumer"),
+        },
+        dead_letter_queues=("inventory.deduct.dlq", "orders.results.dlq"),
+    ),
+    "workflow": VariantProfile(
+        name="workflow",
+        roles=("api", "order-worker", "inventory-worker"),
+        dependencies=(PG, TEMPORAL),
+        points={
+            "activity_start": ("order-worker", "inventory-worker"),
+            "after_order_commit": ("order-worker",),
+            "after_deduct_commit": ("inventory-worker",),
+            "after_settle_commit": ("order-worker",),
+        },
+        temporal=True,
+    ),
+}
+
+# The point where a consumer has done its work and not yet told the other side: MQ acks a
+# delivery, a Temporal activity reports its completion.
+_REPORTERS = {
+    "mq": ("inventory-consumer", "order-result-consumer"),
+    "workflow": ("order-worker", "inventory-worker"),
+}
+_PUBLISHERS = {"mq": ("order-relay", "inventory-relay")}
+
+
+class Plan(BaseModel):
+    """A scenario as applied to one variant."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    arm: list[ArmPoint] = Field(default_factory=list)
+    schedule: list[Step] = Field(default_factory=list)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str
+    threatens: str
+    workload: WorkloadSpec = Field(default_factory=WorkloadSpec)
+    plans: dict[str, Plan]
+    destructive: bool = False  # restarts a dependency: private sandbox only
+    nemesis: bool = False  # the schedule is drawn from the seed at run time
+
+    def applies_to(self, variant: str) -> bool:
+        return variant in self.plans
+
+
+class ControlCase(BaseModel):
+    variant: str
+    control: str
+    scenario: str
+    expect: list[AnomalyKind]
+    why: str
+
+
+def _both(plan: Plan) -> dict[str, Plan]:
+    return {"mq": plan, "workflow": plan}
+
+
+def _point_scenarios() -> list[Scenario]:
+    out: list[Scenario] = []
+    points = sorted({p for prof in PROFILES.values() for p in prof.points})
+    for point in points:
+        have = [v for v, prof in PROFILES.items() if point in prof.points]
+        out.append(
+            Scenario(
+                name=f"crash-{point}",
+                description=f"hard exit (os._exit) at {point}, twice per process that reaches it",
+                threatens="work done but not recorded / recorded but not reported (redelivery, retry)",
+                plans={v: Plan(arm=[ArmPoint(point=point, action="crash", times=2)]) for v in have},
+            )
+        )
+    out.append(
+        Scenario(
+            name="raise-consume",
+            description="the consumer / activity fails (exception) before its commit, three times",
+            threatens="retry and dead-letter paths: a failure must not lose or poison the message",
+            plans={
+                "mq": Plan(arm=[ArmPoint(point="before_consumer_commit", action="raise", times=3)]),
+                "workflow": Plan(arm=[ArmPoint(point="activity_start", action="raise", times=3)]),
+            },
+        )
+    )
+    out.append(
+        Scenario(
+            name="delay-report",
+            description="a 3 s stall after the commit, before the ack / activity completion",
+            threatens="timeouts that redeliver work already done",
+            plans={
+                "mq": Plan(arm=[ArmPoint(point="after_consumer_commit", action="delay", times=3, seconds=3)]),
+                "workflow": Plan(
+                    arm=[ArmPoint(point="after_deduct_commit", action="delay", times=3, seconds=3)]
+                ),
+            },
+        )
+    )
+    out.append(
+        Scenario(
+            name="duplicate-step",
+            description="the step is done twice: the relay publishes a batch again / the deduction runs again",
+            threatens="duplicates downstream: dedup must absorb them",
+            plans={
+                "mq": Plan(arm=[ArmPoint(point="after_publish", action="duplicate", times=5)]),
+                "workflow": Plan(arm=[ArmPoint(point="after_deduct_commit", action="duplicate", times=5)]),
+            },
+        )
+    )
+    return out
+
+
+def _role_scenarios() -> list[Scenario]:
+    out: list[Scenario] = []
+    roles = sorted({r for prof in PROFILES.values() for r in prof.roles})
+    for role in roles:
+        have = [v for v, prof in PROFILES.items() if role in prof.roles]
+        out.append(
+            Scenario(
+                name=f"kill-{role}",
+                description=f"SIGKILL the {role} process three times during the load (supervisor restarts it)",
+                threatens="in-flight work of a process that dies without cleanup",
+                plans={
+                    v: Plan(schedule=[Step(at=at, fault=KillRole(role=role)) for at in (0.2, 0.45, 0.7)])
+                    for v in have
+                },
+            )
+        )
+        out.append(
+            Scenario(
+                name=f"pause-{role}",
+                description=f"SIGSTOP the {role} process for 4 s, twice (a GC pause, a frozen VM)",
+                threatens="leases, heartbeats and timeouts: a paused process that wakes up and goes on",
+                plans={
+                    v: Plan(
+                        schedule=[Step(at=at, fault=PauseRole(role=role, seconds=4)) for at in (0.2, 0.6)]
+                    )
+                    for v in have
+                },
+            )
+        )
+    return out
+
+
+def _dependency_scenarios() -> list[Scenario]:
+    out: list[Scenario] = []
+    for dep in Dependency:
+        have = [v for v, prof in PROFILES.items() if dep in prof.dependencies]
+        out.append(
+            Scenario(
+                name=f"restart-{dep}",
+                description=f"restart {dep} (crash stop, 2 s down) in the middle of the load",
+                threatens="reconnects, in-flight transactions and unconfirmed messages",
+                plans={
+                    v: Plan(schedule=[Step(at=0.35, fault=RestartDependency(dependency=dep))]) for v in have
+                },
+                destructive=True,
+            )
+        )
+    for variant, prof in PROFILES.items():
+        for role in prof.roles:
+            for dep in prof.dependencies:
+                name = f"partition-{role}-{dep}"
+                fault = NetworkFault(dependency=dep, roles=(role,), toxic=Down(), seconds=4)
+                existing = next((s for s in out if s.name == name), None)
+                plan = Plan(schedule=[Step(at=at, fault=fault) for at in (0.25, 0.6)])
+                if existing is not None:
+                    existing.plans[variant] = plan
+                    continue
+                out.append(
+                    Scenario(
+                        name=name,
+                        description=f"cut {role} off from {dep} for 4 s, twice (connections reset, refused)",
+                        threatens="work half done when a link drops; reconnect and resume",
+                        plans={variant: plan},
+                    )
+                )
+    return out
+
+
+def _network_scenarios() -> list[Scenario]:
+    lost_confirm = Timeout(direction=Direction.DOWNSTREAM, seconds=1.5)
+    lost_ack = Timeout(direction=Direction.UPSTREAM, seconds=1.5)
+    return [
+        Scenario(
+            name="lost-publish-confirm",
+            description="broker -> relay traffic held, then the link reset: messages stored, confirms lost",
+            threatens="the two generals: the relay must republish, consumers must deduplicate",
+            plans={
+                "mq": Plan(
+                    schedule=[
+                        Step(
+                            at=at,
+                            fault=NetworkFault(dependency=MQ, roles=_PUBLISHERS["mq"], toxic=lost_confirm),
+                        )
+                        for at in (0.2, 0.55)
+                    ]
+                )
+            },
+        ),
+        Scenario(
+            name="lost-ack",
+            description="consumer -> broker (MQ) / worker -> Temporal (workflow) held, then the link reset: "
+            "work committed, the ack / activity completion lost",
+            threatens="redelivery of work already done: the dedup table / idempotent activity must absorb it",
+            plans={
+                v: Plan(
+                    schedule=[
+                        Step(at=at, fault=NetworkFault(dependency=dep, roles=_REPORTERS[v], toxic=lost_ack))
+                        for at in (0.2, 0.55)
+                    ]
+                )
+                for v, dep in (("mq", MQ), ("workflow", TEMPORAL))
+            },
+        ),
+        Scenario(
+            name="slow-network",
+            description="200 +- 100 ms latency on every link to every dependency for most of the run",
+            threatens="timeouts set too tight, retries that pile up",
+            plans={
+                v: Plan(
+                    schedule=[
+                        Step(
+                            at=0.1,
+                            fault=NetworkFault(
+                                dependency=d, toxic=Latency(seconds=0.2, jitter=0.1), seconds=8
+                            ),
+                        )
+                        for d in prof.dependencies
+                    ]
+                )
+                for v, prof in PROFILES.items()
+            },
+        ),
+        Scenario(
+            name="reset-storm",
+            description="every connection to every dependency reset, three times",
+            threatens="reconnect logic, in-flight requests, half-applied work",
+            plans={
+                v: Plan(
+                    schedule=[
+                        Step(at=at, fault=NetworkFault(dependency=d, toxic=ResetPeer(seconds=0), seconds=0.5))
+                        for at in (0.2, 0.45, 0.7)
+                        for d in prof.dependencies
+                    ]
+                )
+                for v, prof in PROFILES.items()
+            },
+        ),
+    ]
+
+
+def _load_scenarios() -> list[Scenario]:
+    return [
+        Scenario(
+            name="baseline",
+            description="the workload with no fault at all",
+            threatens="nothing: the checker must report a clean run",
+            plans=_both(Plan()),
+        ),
+        Scenario(
+            name="duplicate-storm",
+            description="every order submitted 4 times at once; 20% resubmitted with another body (409)",
+            threatens="idempotency of order acceptance: one order, one deduction, first body kept",
+            workload=WorkloadSpec(duplicates=3, conflict_ratio=0.2),
+            plans=_both(Plan()),
+        ),
+        Scenario(
+            name="hot-sku",
+            description="every order wants the same SKU, stock for a third of them, 16 in flight",
+            threatens="oversell and lost updates under contention; REJECTED must be clean",
+            workload=WorkloadSpec(hot_stock_ratio=1 / 3, concurrency=16, skus=3),
+            plans=_both(Plan()),
+        ),
+        Scenario(
+            name="invalid-orders",
+            description="30% extra malformed requests (bad JSON, negative quantity, unknown fields, ...)",
+            threatens="bad input must get a 4xx and leave no trace, never a 500",
+            workload=WorkloadSpec(invalid_ratio=0.3),
+            plans=_both(Plan()),
+        ),
+        Scenario(
+            name="poison-message",
+            description="malformed messages published straight into both queues during the load",
+            threatens="a poison message blocking the queue; it must be dead-lettered, the rest flow",
+            plans={"mq": Plan(schedule=[Step(at=0.3, fault=PoisonMessages(count=6))])},
+        ),
+        Scenario(
+            name="nemesis",
+            description="seeded random mix of kills, pauses, partitions, lost acks, resets and restarts",
+            threatens="everything at once",
+            plans=_both(Plan()),
+            nemesis=True,
+        ),
+    ]
+
+
+def catalogue() -> list[Scenario]:
+    return [*_load_scenarios(), *_point_scenarios(), *_role_scenarios(), *_dependency_scenarios(),
+            *_network_scenarios()]  # fmt: skip
+
+
+def scenario_named(name: str) -> Scenario:
+    for scenario in catalogue():
+        if scenario.name == name:
+            return scenario
+    known = ", ".join(s.name for s in catalogue())
+    raise KeyError(f"unknown scenario {name!r} (known: {known})")
+
+
+CONTROLS: list[ControlCase] = [
+    ControlCase(
+        variant="mq",
+        control="no-dedup",
+        scenario="crash-after_consumer_commit",
+        expect=[AnomalyKind.DOUBLE_DEDUCTION],
+        why="a crash after the commit, before the ack, redelivers: without dedup it deducts again",
+    ),
+    ControlCase(
+        variant="mq",
+        control="direct-publish",
+        scenario="crash-after_order_commit",
+        expect=[AnomalyKind.STUCK, AnomalyKind.LOST],
+        why="the order is committed, the API dies before publishing: nothing will ever process it",
+    ),
+    ControlCase(
+        variant="mq",
+        control="ack-before-commit",
+        scenario="crash-before_consumer_commit",
+        expect=[AnomalyKind.STUCK, AnomalyKind.LOST],
+        why="the delivery is acked, the consumer dies before its commit: the message is gone",
+    ),
+    ControlCase(
+        variant="workflow",
+        control="non-idempotent-deduct",
+        scenario="crash-after_deduct_commit",
+        expect=[AnomalyKind.DOUBLE_DEDUCTION],
+        why="the deduction committed, its completion lost: the retried activity deducts again",
+    ),
+    ControlCase(
+        variant="workflow",
+        control="api-writes-order",
+        scenario="crash-after_order_commit",
+        expect=[AnomalyKind.STUCK, AnomalyKind.LOST],
+        why="the API wrote the order row and died before starting the workflow: PENDING forever",
+    ),
+]
+
+
+def controls_for(variant: str) -> list[ControlCase]:
+    return [c for c in CONTROLS if c.variant == variant]
