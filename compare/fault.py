@@ -175,13 +175,13 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
     label = fault.label()
     if isinstance(fault, KillRole):
         try:
-            pid = ctx.process.signal_role(fault.role, signal.SIGKILL)
+            pid = await _signal_live(ctx, fault.role, signal.SIGKILL)
             ctx.event("instant", label, f"pid {pid}")
         except (ProcessLookupError, RuntimeError) as exc:
             ctx.event("instant", label, f"missed: {exc}")
     elif isinstance(fault, PauseRole):
         try:
-            pid = ctx.process.signal_role(fault.role, signal.SIGSTOP)
+            pid = await _signal_live(ctx, fault.role, signal.SIGSTOP)
         except (ProcessLookupError, RuntimeError) as exc:
             ctx.event("instant", label, f"missed: {exc}")
             return
@@ -208,6 +208,18 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
         sent = await publish_poison(ctx.direct, fault.count)
         ctx.history.poison_messages += sent
         ctx.event("instant", label, f"{sent} published")
+
+
+async def _signal_live(ctx: FaultContext, role: str, sig: signal.Signals, wait_s: float = 5.0) -> int:
+    """Signal the role's current process; if it is between a death and its restart, wait for it."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return ctx.process.signal_role(role, sig)
+        except (ProcessLookupError, RuntimeError):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
 
 
 async def publish_poison(settings: Settings, count: int) -> int:

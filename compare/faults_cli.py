@@ -82,7 +82,7 @@ def _faults(args: argparse.Namespace) -> int:
             controls=args.controls,
             sandbox=sandbox,
             recovery_s=args.recovery,
-        )  # fmt: skip
+        )
     )
     print()
     print(summary_table(results))

@@ -34,9 +34,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -76,6 +78,7 @@ class ScenarioResult(BaseModel):
     drain_s: float | None = None  # from the end of the workload (all faults healed) to convergence
     duration_s: float = 0.0
     arm: list[str] = Field(default_factory=list)
+    fired: dict[str, int] = Field(default_factory=dict)  # armed fault points that went off
     faults: list[FaultEvent] = Field(default_factory=list)
     note: str | None = None
 
@@ -138,7 +141,7 @@ async def run_scenarios(
 ) -> list[ScenarioResult]:
     cases = plan_cases(variant_names, scenario_names, controls=controls)
     say = progress or (lambda _: None)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    os.makedirs(out_dir, exist_ok=True)
     owned = sandbox is None
     if sandbox is None:
         say(f"starting private servers: {', '.join(sorted(dependencies_of(cases)))}")
@@ -151,8 +154,8 @@ async def run_scenarios(
                                     say=say, recovery_s=recovery_s)  # fmt: skip
             results.append(result)
             say(f"[{i}/{len(cases)}] {case.label}: {result.status.upper()} {_brief(result)}")
-            (out_dir / "faults.json").write_text(
-                json.dumps([r.model_dump(mode="json") for r in results], indent=1)
+            _write(
+                out_dir / "faults.json", json.dumps([r.model_dump(mode="json") for r in results], indent=1)
             )
     finally:
         if owned:
@@ -206,9 +209,27 @@ async def run_case(
         await run.cleanup()
     result.duration_s = round(time.monotonic() - started, 1)
     result.arm = [a.entry() for a in plan.arm]
-    (out_dir / f"{result.label}.json").write_text(result.model_dump_json(indent=1))
-    (out_dir / f"{result.label}.history.json").write_text(run.history.model_dump_json())
+    result.fired = fired_points(run.run_dir / "variant.log")
+    if plan.arm and not result.fired and result.status == "pass" and case.control is None:
+        result.note = "the armed fault point never fired: this run proves little"
+    _write(out_dir / f"{result.label}.json", result.model_dump_json(indent=1))
+    _write(out_dir / f"{result.label}.history.json", run.history.model_dump_json())
     return result
+
+
+def _write(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def fired_points(log: Path) -> dict[str, int]:
+    """Armed fault points that went off, from the `FAULT role/point: action` lines of common.faults."""
+    fired: Counter[str] = Counter()
+    with contextlib.suppress(FileNotFoundError):
+        for line in log.read_text(errors="replace").splitlines():
+            _, found, rest = line.partition("FAULT ")
+            if found:
+                fired[rest.strip()] += 1
+    return dict(fired)
 
 
 def _plan(scenario: Scenario, variant: str, seed: int, *, restarts: bool) -> Plan:

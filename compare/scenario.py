@@ -150,7 +150,8 @@ def _point_scenarios() -> list[Scenario]:
     out.append(
         Scenario(
             name="duplicate-step",
-            description="the step is done twice: the relay publishes a batch again / the deduction runs again",
+            description="the step is done twice: the relay publishes a batch again / the deduction "
+            "runs again",
             threatens="duplicates downstream: dedup must absorb them",
             plans={
                 "mq": Plan(arm=[ArmPoint(point="after_publish", action="duplicate", times=5)]),
@@ -169,7 +170,8 @@ def _role_scenarios() -> list[Scenario]:
         out.append(
             Scenario(
                 name=f"kill-{role}",
-                description=f"SIGKILL the {role} process three times during the load (supervisor restarts it)",
+                description=f"SIGKILL the {role} process three times during the load "
+                "(the supervisor restarts it)",
                 threatens="in-flight work of a process that dies without cleanup",
                 plans={
                     v: Plan(schedule=[Step(at=at, fault=KillRole(role=role)) for at in (0.2, 0.45, 0.7)])

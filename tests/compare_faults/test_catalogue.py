@@ -1,0 +1,60 @@
+"""The scenario catalogue is consistent with the variant profiles; the nemesis is reproducible."""
+
+from __future__ import annotations
+
+from compare.fault import KillRole, NetworkFault, PauseRole, RestartDependency
+from compare.nemesis import draw
+from compare.runner import plan_cases
+from compare.scenario import CONTROLS, PROFILES, catalogue, scenario_named
+
+
+def test_every_plan_uses_the_variants_own_roles_points_and_dependencies() -> None:
+    names = [s.name for s in catalogue()]
+    assert len(names) == len(set(names))
+    for scenario in catalogue():
+        for variant, plan in scenario.plans.items():
+            profile = PROFILES[variant]
+            for arm in plan.arm:
+                assert arm.point in profile.points, (scenario.name, variant, arm.point)
+            for step in plan.schedule:
+                fault = step.fault
+                if isinstance(fault, KillRole | PauseRole):
+                    assert fault.role in profile.roles, (scenario.name, variant)
+                if isinstance(fault, NetworkFault | RestartDependency):
+                    assert fault.dependency in profile.dependencies, (scenario.name, variant)
+                if isinstance(fault, NetworkFault) and fault.roles:
+                    assert set(fault.roles) <= set(profile.roles), (scenario.name, variant)
+
+
+def test_the_issue_s_scenarios_exist_for_both_variants() -> None:
+    for name in ("baseline", "duplicate-storm", "hot-sku", "lost-ack", "nemesis", "kill-api", "pause-api",
+                 "restart-postgres", "partition-api-postgres", "invalid-orders"):  # fmt: skip
+        assert scenario_named(name).applies_to("mq") and scenario_named(name).applies_to("workflow")
+    for name in ("lost-publish-confirm", "poison-message", "restart-rabbitmq"):
+        assert scenario_named(name).applies_to("mq")
+    assert scenario_named("restart-temporal").applies_to("workflow")
+    for variant, profile in PROFILES.items():
+        for role in profile.roles:
+            assert scenario_named(f"kill-{role}").applies_to(variant)
+            for dep in profile.dependencies:
+                assert scenario_named(f"partition-{role}-{dep}").applies_to(variant)
+        for point in profile.points:
+            assert scenario_named(f"crash-{point}").applies_to(variant)
+
+
+def test_every_control_has_a_scenario_that_applies() -> None:
+    for control in CONTROLS:
+        assert scenario_named(control.scenario).applies_to(control.variant)
+        assert control.expect
+    cases = plan_cases(["mq", "workflow"], ["baseline"], controls=True)
+    assert sum(c.control is not None for c in cases) == len(CONTROLS)
+
+
+def test_nemesis_same_seed_same_schedule() -> None:
+    for profile in PROFILES.values():
+        a = draw(profile, 7, restarts=True)
+        assert a == draw(profile, 7, restarts=True)
+        assert a != draw(profile, 8, restarts=True)
+        assert all(
+            not isinstance(s.fault, RestartDependency) for s in draw(profile, 7, restarts=False).schedule
+        )
