@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
+from urllib.parse import urlparse
 
 import httpx
 from temporalio.service import RPCError, RPCStatusCode
 
+from compare.proxy import Down, FaultProxy
 from tests.support import wait_until
 from tests.workflow.conftest import DevServer, StartWf, WfRun
 from workflow_variant.messages import workflow_id
@@ -146,3 +149,26 @@ async def test_temporal_server_killed_and_restarted(start_wf: StartWf, temporal_
     assert await wf.stock("apple") == 0
     assert await wf.scalar(wf.inventory_db, "SELECT count(*) FROM t_deduction_log") == 15
     assert await wf.scalar(wf.inventory_db, "SELECT count(DISTINCT order_id) FROM t_deduction_log") == 15
+
+
+async def test_inventory_database_partitioned_then_back(start_wf: StartWf, pg_url: str) -> None:
+    """The inventory worker loses its database: deductions fail and are retried (never given up),
+    orders stay PENDING, and all complete once the database is reachable again."""
+    pg = urlparse(pg_url.replace("+asyncpg", ""))
+    async with FaultProxy("inventory-db", upstream=(pg.hostname or "127.0.0.1", pg.port or 5432)) as proxy:
+        via_proxy = pg_url.replace(f"{pg.hostname}:{pg.port}", f"{proxy.host}:{proxy.port}")
+        wf = await start_wf({"CC_ROLE_ENV": json.dumps({"inventory-worker": {"CC_PG_URL": via_proxy}})})
+        await wf.set_stock("apple", 20)
+        proxy.add(Down())
+        names = [f"p{i}" for i in range(4)]
+        for name in names:
+            assert (await wf.place(name, [{"sku": "apple", "quantity": 1}])).status_code == 202
+        await asyncio.sleep(6)
+        pending = await wf.scalar(wf.orders_db, "SELECT count(*) FROM t_order WHERE status = 'PENDING'")
+        assert pending == len(names)
+        proxy.clear()
+        await wf.wait_terminal(names)
+    for name in names:
+        assert (await wf.order(name))["status"] == "CONFIRMED"
+        assert await wf.deduction_rows(name) == 1
+    assert await wf.stock("apple") == 16
