@@ -11,13 +11,15 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aio_pika
+import asyncpg
 import httpx
 import pytest
 
-from common.db import drop_database
+from common.db import asyncpg_dsn, drop_database
 from common.settings import Settings
 from common.temporal_dev import start_dev_server
 from mq_variant import topology
+from mq_variant.relay import lock_key
 from tests.conftest import fresh_settings
 from tests.deploy.compose import BASE, ROOT, SCALE, compose_binary, python_command, resolved
 from tests.deploy.services import Replica, ServicesAsProcesses
@@ -166,6 +168,7 @@ async def test_scaled_mq_relays_and_consumers_keep_one_active_and_fail_over(
         assert len(relays) >= 2 and len(consumers) >= 2
         assert [said(r, "active: relaying") for r in relays] == [True] + [False] * (len(relays) - 1)
         assert all(said(r, "standing by") for r in relays[1:])
+        assert await lock_holders(settings) == 1, "exactly one relay holds the orders outbox lock"
 
         await wait_ready(api, services)
         async with httpx.AsyncClient(base_url=api.api_url or "", timeout=10) as http:
@@ -185,6 +188,21 @@ async def test_scaled_mq_relays_and_consumers_keep_one_active_and_fail_over(
                 assert (await http.post("/orders", json=body)).status_code == 202
                 assert await order_status(api.api_url or "", f"o-{step}") == "CONFIRMED", services.logs()
             assert (await http.get("/stock/sku-1")).json()["quantity"] == 10 - len(relays)
+
+
+async def lock_holders(settings: Settings) -> int:
+    database = settings.database("mq", "orders")
+    conn = await asyncpg.connect(asyncpg_dsn(settings, database))
+    try:
+        return await conn.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = $1)"
+            " AND ((classid::bigint << 32) | objid::bigint) = $2",
+            database,
+            lock_key(database),
+        )
+    finally:
+        await conn.close()
 
 
 def said(replica: Replica, *texts: str) -> bool:
