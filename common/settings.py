@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     relay_batch_size: int = 256
     relay_poll_interval_s: float = 1.0
     consumer_prefetch: int = 64
-    max_deliveries: int = 5
+    max_deliveries: int = Field(5, ge=1, description="deliveries of a failing message before the DLQ")
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
 

@@ -99,7 +99,7 @@ class InboxConsumer(Generic[M]):
                 raise ValueError("message has no message_id")
             payload = self._model.model_validate_json(message.body)
         except (ValidationError, ValueError) as exc:
-            await self._dead_letter(message, dlx, f"malformed: {_first_line(exc)}")
+            await self._dead_letter(message, dlx, f"malformed: {_describe(exc)}")
             return
         if self._control is Control.ACK_BEFORE_COMMIT:
             await message.ack()
@@ -157,6 +157,14 @@ class InboxConsumer(Generic[M]):
 
     def _log(self, text: str) -> None:
         print(f"{self._name}: {text}", flush=True)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+        )
+    return _first_line(exc)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -61,7 +61,8 @@ async def declare(channel: AbstractChannel, settings: Settings) -> tuple[Abstrac
             arguments={
                 "x-queue-type": "quorum",
                 "x-dead-letter-exchange": n.dlx,
-                "x-delivery-limit": settings.max_deliveries,
+                # the broker dead-letters after more than `limit` failed deliveries
+                "x-delivery-limit": max(0, settings.max_deliveries - 1),
                 "x-single-active-consumer": True,
             },
         )
