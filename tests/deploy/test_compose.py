@@ -264,3 +264,15 @@ def test_temporal_shards_overlay_raises_the_shard_count() -> None:
     sharded = resolved((BASE, TEMPORAL_SHARDS), ("workflow",))["services"]["temporal"]["environment"]
     assert int(sharded["NUM_HISTORY_SHARDS"]) > int(base["NUM_HISTORY_SHARDS"]) >= 1
     assert base["DB"] == "postgres12", "Temporal must persist to PostgreSQL, not run as a dev server"
+
+
+@needs_compose
+def test_workflow_services_use_the_namespace_temporal_registers() -> None:
+    services = resolved((BASE,), ("workflow",))["services"]
+    registered = services["temporal"]["environment"]["DEFAULT_NAMESPACE"]
+    test = services["temporal"]["healthcheck"]["test"]
+    assert test[test.index("--namespace") + 1] == registered, "the health check must wait for that namespace"
+    default = Settings.model_fields["temporal_namespace"].default
+    for name, svc in services.items():
+        if is_app(svc):
+            assert svc["environment"].get("CC_TEMPORAL_NAMESPACE", default) == registered, name
