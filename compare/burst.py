@@ -5,7 +5,9 @@ Burst (the seed's "削峰" claim, that the broker smooths peaks): `burst_lead_s`
 acceptance latency at the API, the backlog over time (PENDING orders for every target; outbox
 rows and queue depths for MQ; open workflows and task-queue backlogs for Temporal) and the time
 from the end of the peak until the backlog is back to its pre-burst level ("drained": PENDING
-orders <= max(5, 2 x the highest level seen during the lead phase)).
+orders <= max(5, 2 x the highest level seen during the lead phase)); for the workflow variant
+the in-flight count is the larger of PENDING rows and open workflows (its order row is written
+by the workflow's first activity, so an order queued in Temporal has no row yet).
 
 Disturbance: steady load at a moderate rate while the inventory-side role is SIGKILLed (the
 supervisor restarts it) and later the order-side role is paused (SIGSTOP, SIGCONT after
@@ -43,6 +45,11 @@ class BacklogSample(BaseModel):
     queues: dict[str, int] = {}  # MQ: ready messages per queue
     open_workflows: int | None = None  # Temporal: running workflows
     task_queues: dict[str, int] = {}  # Temporal: approximate backlog per task queue
+
+    @property
+    def level(self) -> int:
+        """Orders in flight: PENDING rows, or open workflows where the order row comes later."""
+        return max(self.pending, self.open_workflows or 0)
 
 
 async def sample_backlog(st: Staged, t0: float) -> BacklogSample:
@@ -97,15 +104,15 @@ def _empty(s: BacklogSample) -> bool:
 
 
 def time_to_level(samples: list[BacklogSample], since: float, level: float) -> float | None:
-    """Seconds from `since` until the PENDING backlog is <= level (None: never in the run)."""
+    """Seconds from `since` until the in-flight backlog is <= level (None: never in the run)."""
     for s in samples:
-        if s.t >= since and s.pending <= level:
+        if s.t >= since and s.level <= level:
             return round(s.t - since, 2)
     return None
 
 
 def baseline_level(samples: list[BacklogSample], until: float) -> float:
-    before = [s.pending for s in samples if s.t < until]
+    before = [s.level for s in samples if s.t < until]
     return max(5.0, 2.0 * max(before, default=0))
 
 
@@ -118,6 +125,7 @@ class BurstResult(BaseModel):
     sent: int
     accepted: int
     errors: int
+    error_samples: list[str]
     accept: LatencySummary
     accept_peak: LatencySummary  # arrivals scheduled during the peak
     terminal: LatencySummary
@@ -187,10 +195,11 @@ async def burst(st: Staged, cfg: BenchConfig, sustained: float, progress: Progre
         sent=step.sent,
         accepted=step.accepted,
         errors=step.errors,
+        error_samples=step.error_samples,
         accept=step.accept,
         accept_peak=peak_hist.summary(),
         terminal=step.terminal,
-        max_pending=max((s.pending for s in samples), default=0),
+        max_pending=max((s.level for s in samples), default=0),
         drain_level=level,
         drain_s=drain,
         backlog=samples,
@@ -283,7 +292,7 @@ async def disturb(st: Staged, cfg: BenchConfig, rate: float, progress: Progress)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await recorder.stop()
-    end = await wait_drained(st.stores, tag, 5)
+    end = await wait_drained(st.stores, tag, 5, len(run.accepted))
     times = await st.stores.order_times(tag)
     step = summarise(
         run,

@@ -84,7 +84,11 @@ class Connection:
         self._writer: asyncio.StreamWriter | None = None
 
     async def _open(self) -> None:
-        self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+        self.close()
+        try:
+            self._reader, self._writer = await asyncio.open_connection(self._host, self._port)
+        except OSError as exc:
+            raise HttpError(f"connect: {type(exc).__name__}: {exc}") from exc
 
     def close(self) -> None:
         if self._writer is not None:
@@ -92,8 +96,19 @@ class Connection:
         self._reader = self._writer = None
 
     async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+        """Send one request. A kept-alive connection the server has meanwhile closed (uvicorn
+        closes idle ones after 5 s) is reopened and the request sent once more: every request
+        this module sends is idempotent (PUT, and POST /orders keyed by order_id)."""
         if self._writer is None:
             await self._open()
+            return await self._exchange(method, path, body)
+        try:
+            return await self._exchange(method, path, body)
+        except HttpError:
+            await self._open()
+            return await self._exchange(method, path, body)
+
+    async def _exchange(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
         assert self._reader is not None and self._writer is not None
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n"

@@ -59,6 +59,15 @@ class Stores:
                 await conn.scalar(text(f"SELECT count(*) FROM t_order WHERE {where}"), {"tag": f"{tag}-%"})
             )
 
+    async def terminal(self, tag: str) -> int:
+        async with self.orders.connect() as conn:
+            return int(
+                await conn.scalar(
+                    text("SELECT count(*) FROM t_order WHERE order_id LIKE :tag AND status <> 'PENDING'"),
+                    {"tag": f"{tag}-%"},
+                )
+            )
+
     async def order_times(self, tag: str) -> OrderTimes:
         pattern = {"tag": f"{tag}-%"}
         async with self.orders.connect() as conn:

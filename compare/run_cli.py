@@ -57,7 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     mode.add_argument(
         "--full", action="store_const", dest="mode", const="full", help="whole rate sweep and matrix"
     )
-    run.add_argument("--variants", nargs="+", choices=["mq", "workflow"], default=["mq", "workflow"])
+    run.add_argument(
+        "--variants",
+        nargs="*",
+        choices=["mq", "workflow"],
+        default=["mq", "workflow"],
+        help="variants to run (default: both; none = the reference only)",
+    )
     run.add_argument("--no-reference", action="store_true", help="skip the unsafe reference path")
     run.add_argument("--no-faults", action="store_true", help="skip the fault suite's anomaly matrix")
     run.add_argument("--out", type=Path, default=Path("report"), help="output directory (default: report)")
