@@ -52,7 +52,14 @@ class BenchConfig(BaseModel):
     fault_scenarios: int = 2  # fault-suite scenarios per variant (0 = skip the anomaly matrix)
 
 
-QUICK = BenchConfig(mode="quick", rates=[5, 10, 25, 50, 100, 200, 400], step_s=8.0, drain_timeout_s=10.0)
+QUICK = BenchConfig(
+    mode="quick",
+    rates=[5, 10, 25, 50, 100, 200, 400],
+    step_s=6.0,
+    drain_timeout_s=10.0,
+    burst_drain_timeout_s=40.0,
+    disturb_s=24.0,
+)
 FULL = BenchConfig(
     mode="full",
     rates=[2, 5, 10, 15, 25, 50, 75, 100, 150, 200, 300, 400, 600, 800],
