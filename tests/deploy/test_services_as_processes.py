@@ -214,3 +214,46 @@ def said(replica: Replica, *texts: str) -> bool:
 async def saying(replica: Replica, *texts: str) -> bool:
     assert replica.proc.poll() is None, replica.output()
     return said(replica, *texts)
+
+
+async def test_scaled_workflow_workers_share_the_work_without_double_deductions(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    config = resolved((BASE, SCALE), ("workflow",))
+    address = f"127.0.0.1:{free_port()}"
+    server = await start_dev_server(address, None, log_file=tmp_path / "temporal.log")
+    settings = fresh_settings(base_settings, tmp_path, temporal_address=address)
+    orders = [f"o-{i}" for i in range(12)]
+    try:
+        async with deployment(config, settings, tmp_path) as services:
+            services.run_once("wf-init")
+            (api,) = services.start("wf-api", replicas=1)  # the gateway and API replicas need Docker
+            workers = services.start("wf-order-worker") + services.start("wf-inventory-worker")
+            assert len(workers) >= 4, "the overlay should run several workers of each kind"
+            await wait_ready(api, services)
+            async with httpx.AsyncClient(base_url=api.api_url or "", timeout=10) as http:
+                await http.put("/stock/sku-1", json={"quantity": 100})
+                for order_id in orders:
+                    body = {
+                        "order_id": order_id,
+                        "customer_id": "c",
+                        "lines": [{"sku": "sku-1", "quantity": 2}],
+                    }
+                    assert (await http.post("/orders", json=body)).status_code == 202
+                for order_id in orders:
+                    assert await order_status(api.api_url or "", order_id) == "CONFIRMED", services.logs()
+                assert (await http.get("/stock/sku-1")).json()["quantity"] == 100 - 2 * len(orders)
+            conn = await asyncpg.connect(asyncpg_dsn(settings, settings.database("wf", "inventory")))
+            try:
+                rows = await conn.fetch(
+                    "SELECT order_id, count(*) AS n FROM t_deduction_log GROUP BY order_id"
+                )
+            finally:
+                await conn.close()
+            assert {r["order_id"]: r["n"] for r in rows} == dict.fromkeys(orders, 1), (
+                "one deduction per order"
+            )
+            assert all(w.proc.poll() is None for w in workers), services.logs()
+    finally:
+        server.terminate()
+        await server.wait()
