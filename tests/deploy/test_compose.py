@@ -276,3 +276,19 @@ def test_workflow_services_use_the_namespace_temporal_registers() -> None:
     for name, svc in services.items():
         if is_app(svc):
             assert svc["environment"].get("CC_TEMPORAL_NAMESPACE", default) == registered, name
+
+
+@needs_compose
+def test_readme_addresses_are_the_published_ones() -> None:
+    readme = (ROOT / "deploy" / "README.md").read_text()
+    services = resolved((BASE,), ("mq", "workflow"))["services"]
+    published = {svc: {p["published"] for p in services[svc].get("ports") or []} for svc in services}
+    for title, api in (("MQ variant", "mq-api"), ("Workflow variant", "wf-api")):
+        block = readme.split(f"### {title}\n", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+        ports = set(re.findall(r"http://127\.0\.0\.1:(\d+)", block))
+        assert ports == published[api], f"README {title} uses {ports}, compose publishes {published[api]}"
+    for svc, host_ports in published.items():
+        for port in host_ports:
+            assert f"127.0.0.1:{port}" in readme, f"README does not tell where {svc} is ({port})"
+    for overlay in OVERLAYS:
+        assert f"deploy/{overlay.name}" in readme, f"README does not document {overlay.name}"
