@@ -30,6 +30,10 @@ from workflow_variant.workflow import OrderWorkflow
 ACTIVITY_SLOTS = 16
 # On SIGTERM, let running activities finish (they are short) before the process exits.
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
+# A workflow's next task goes first to the worker that has it cached (its sticky queue). If that
+# worker was killed, the task waits this long before falling back to the shared queue. The SDK
+# default is 10 s; our histories are ~25 events, so a replay elsewhere is cheap: fail over sooner.
+STICKY_TIMEOUT = timedelta(seconds=3)
 
 
 async def api(settings: Settings, faults: Faults) -> None:
@@ -48,6 +52,7 @@ async def order_worker(settings: Settings, faults: Faults) -> None:
             workflows=[OrderWorkflow],
             activities=[activities.record_order, activities.settle_order],
             max_concurrent_activities=ACTIVITY_SLOTS,
+            sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         )
         print(f"order-worker: polling {settings.task_queue(ORDERS_QUEUE)}", flush=True)
