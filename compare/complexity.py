@@ -201,7 +201,8 @@ def deployment(root: Path, profile: str, roles: tuple[str, ...], deps: tuple[str
 # What an operator has to look at to follow ONE order, per variant (the probe runs it for real).
 OPERATOR_VIEW = {
     "mq": (
-        "SQL on two databases: t_order (orders db), t_local_msg rows of both outboxes, t_dedup of both sides, "
+        "SQL on two databases: t_order (orders db), t_local_msg rows of both outboxes, t_dedup of both "
+        "sides, "
         "t_deduction_log (inventory db); the broker only shows queue counts "
         "(rabbitmqctl list_queues / management UI), not where one order's message is."
     ),

@@ -125,7 +125,8 @@ async def run_fault_matrix(
     return {
         "available": True,
         "description": (
-            f"{len(runs)} fault-suite runs ({'the whole catalogue' if names == ['all'] else ', '.join(names)}; "
+            f"{len(runs)} fault-suite runs "
+            f"({'the whole catalogue' if names == ['all'] else ', '.join(names)}; "
             f"{orders} orders each; seed {cfg.seed}) on private PostgreSQL / RabbitMQ / Temporal servers, "
             "each control with the scenario that must expose it. Cell = anomalies found by the checker after "
             "recovery (0 = consistent). Details per run in faults/<label>.json and its history."

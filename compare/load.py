@@ -37,7 +37,7 @@ def schedule(phases: list[Phase]) -> list[float]:
     start = 0.0
     for phase in phases:
         if phase.rate > 0:
-            n = int(round(phase.duration_s * phase.rate))
+            n = round(phase.duration_s * phase.rate)
             step = 1.0 / phase.rate
             offsets.extend(start + i * step for i in range(n))
         start += phase.duration_s

@@ -122,7 +122,7 @@ def pids_from_run_dir(run_dir: Path, *, exclude: tuple[str, ...] = ()) -> dict[s
     def source(path: Path) -> PidSource:
         async def pids() -> list[int]:
             with contextlib.suppress(OSError, ValueError):
-                return [int(path.read_text())]
+                return [int(await asyncio.to_thread(path.read_bytes))]
             return []
 
         return pids

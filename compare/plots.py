@@ -12,7 +12,7 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 COLORS = {"reference": "#7f7f7f", "mq": "#1f77b4", "workflow": "#d62728"}
 LABELS = {
@@ -159,7 +159,8 @@ def burst(results: dict[str, Any], out: Path, name: str) -> Path | None:
         ax_b.axvline(data["lead_s"] + data["burst_s"] + data["drain_s"], color="green", ls=":", lw=1)
     ax_lat.set_xlabel("seconds from the start (shaded: the burst)")
     ax.set_title(
-        f"{label(name)}: burst {data['peak_rate']:g}/s for {data['burst_s']:g} s over a base of {data['base_rate']:g}/s"
+        f"{label(name)}: burst {data['peak_rate']:g}/s for {data['burst_s']:g} s over a base of "
+        f"{data['base_rate']:g}/s"
     )
     return _save(fig, out / f"burst_{name}.png")
 

@@ -210,7 +210,7 @@ def _better(
         return None
     if a == b:
         return f"{what}: a tie ({a:,.4g})."
-    win, lose = (a_name, b_name) if (a < b) == lower_is_better else (b_name, a_name)
+    win = a_name if (a < b) == lower_is_better else b_name
     wv, lv = (a, b) if win == a_name else (b, a)
     factor = max(wv, lv) / min(wv, lv)
     return f"{what}: **{label(win)}** wins, {wv:,.4g} vs {lv:,.4g} ({factor:.2f}x)."
@@ -278,8 +278,10 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
         if bm and bw:
             out.append(
                 "Burst: p99 acceptance during the peak "
-                f"{ms(bm['accept_peak']['p99_ms'])} (MQ, {bm['peak_rate']:g}/s) vs {ms(bw['accept_peak']['p99_ms'])} "
-                f"(workflow, {bw['peak_rate']:g}/s); backlog drained {num(bm['drain_s'], ' s')} vs {num(bw['drain_s'], ' s')} "
+                f"{ms(bm['accept_peak']['p99_ms'])} (MQ, {bm['peak_rate']:g}/s) vs "
+                f"{ms(bw['accept_peak']['p99_ms'])} "
+                f"(workflow, {bw['peak_rate']:g}/s); backlog drained {num(bm['drain_s'], ' s')} vs "
+                f"{num(bw['drain_s'], ' s')} "
                 "after the peak (- = not within the run)."
             )
         for name in ("mq", "workflow"):
@@ -295,8 +297,10 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
         r = t.get(name, {})
         if r.get("throughput_ratio_to_reference") is not None or r.get("p50_ratio_to_reference") is not None:
             out.append(
-                f"{label(name)} vs the UNSAFE reference: throughput {fmt_ratio(r.get('throughput_ratio_to_reference'))}, "
-                f"median latency {fmt_ratio(r.get('p50_ratio_to_reference'))}, p99 {fmt_ratio(r.get('p99_ratio_to_reference'))}, "
+                f"{label(name)} vs the UNSAFE reference: throughput "
+                f"{fmt_ratio(r.get('throughput_ratio_to_reference'))}, "
+                f"median latency {fmt_ratio(r.get('p50_ratio_to_reference'))}, p99 "
+                f"{fmt_ratio(r.get('p99_ratio_to_reference'))}, "
                 f"CPU per order {fmt_ratio(r.get('cpu_ratio_to_reference'))} -- the price of the guarantees."
             )
     faults = results.get("faults") or {}
@@ -310,15 +314,18 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
         m, w = comp["mq"], comp["workflow"]
         out.append(
             "Complexity: "
-            f"MQ {len(m['deployment']['app_services'])} app services + {len(m['deployment']['dependencies'])} dependencies, "
+            f"MQ {len(m['deployment']['app_services'])} app services + "
+            f"{len(m['deployment']['dependencies'])} dependencies, "
             f"{m['code']['lines_by_class'].get('plumbing', 0)} lines of plumbing vs "
             f"{m['code']['lines_by_class'].get('business', 0)} of business code; "
             f"workflow {len(w['deployment']['app_services'])} + {len(w['deployment']['dependencies'])}, "
-            f"{w['code']['lines_by_class'].get('plumbing', 0)} plumbing vs {w['code']['lines_by_class'].get('business', 0)} business."
+            f"{w['code']['lines_by_class'].get('plumbing', 0)} plumbing vs "
+            f"{w['code']['lines_by_class'].get('business', 0)} business."
         )
     load = results["meta"].get("machine", {}).get("load_avg_at_start")
     out.append(
-        f"Caveat: one {results['meta'].get('machine', {}).get('logical_cpus')}-CPU machine shared by the load generator, "
+        f"Caveat: one {results['meta'].get('machine', {}).get('logical_cpus')}-CPU machine shared by the "
+        "load generator, "
         f"both variants' processes and PostgreSQL/RabbitMQ (load average at start {load}, at end "
         f"{results['meta'].get('load_avg_at_end')}); differences under ~20 % are within run-to-run noise."
     )
@@ -361,7 +368,8 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
     b.append(
         P(
             f"Mode **{meta.get('mode')}**, seed {meta.get('seed')}, commit `{meta.get('git_commit')}`, "
-            f"started {meta.get('started')} UTC, took {num(meta.get('duration_s'), ' s')}. Reproduce every figure with "
+            f"started {meta.get('started')} UTC, took {num(meta.get('duration_s'), ' s')}. Reproduce every "
+            "figure with "
             f"`{meta.get('command')}` (same seed, same machine class); re-render with "
             "`python -m compare report results.json`."
         )
@@ -369,8 +377,10 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
     m = meta.get("machine", {})
     b.append(
         P(
-            f"Machine: {m.get('cpu_model')} x {m.get('logical_cpus')} logical CPUs, {m.get('memory_gib')} GiB, "
-            f"{m.get('platform')}, Python {m.get('python')}; load average at start {m.get('load_avg_at_start')}."
+            f"Machine: {m.get('cpu_model')} x {m.get('logical_cpus')} logical CPUs, {m.get('memory_gib')} "
+            "GiB, "
+            f"{m.get('platform')}, Python {m.get('python')}; load average at start "
+            f"{m.get('load_avg_at_start')}."
         )
     )
     b.append(H(2, "Verdict"))
@@ -379,10 +389,14 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
     b.append(H(2, "Headline figures"))
     b.append(
         P(
-            f"Latency is from the scheduled send time (open loop) to the order's terminal state (t_order.updated_at) "
-            f"at the common rate **{num(rate)} orders/s** (the highest rate every target sustained). Sustainable = "
-            f"p99 to terminal <= {num(meta.get('p99_bound_ms'))} ms, >= 99 % accepted and >= 99 % terminal in time. "
-            "CPU and memory: role processes + their PostgreSQL backends + broker / Temporal server; the load generator "
+            "Latency is from the scheduled send time (open loop) to the order's terminal state "
+            "(t_order.updated_at) "
+            f"at the common rate **{num(rate)} orders/s** (the highest rate every target sustained). "
+            "Sustainable = "
+            f"p99 to terminal <= {num(meta.get('p99_bound_ms'))} ms, >= 99 % accepted and >= 99 % terminal "
+            "in time. "
+            "CPU and memory: role processes + their PostgreSQL backends + broker / Temporal server; the "
+            "load generator "
             "and the local supervisor (replaced by compose/systemd in production) are excluded."
         )
     )
@@ -429,9 +443,12 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
     if "reference" in targets:
         b.append(
             P(
-                "**The reference is UNSAFE**: the same database writes done synchronously in the request, no messaging, "
-                "no outbox, no dedup, no atomicity across the two databases (a crash between them loses or corrupts "
-                "an order). It is only the lower bound on the cost of the work; ratios above are variant / reference."
+                "**The reference is UNSAFE**: the same database writes done synchronously in the request, "
+                "no messaging, "
+                "no outbox, no dedup, no atomicity across the two databases (a crash between them loses or "
+                "corrupts "
+                "an order). It is only the lower bound on the cost of the work; ratios above are variant / "
+                "reference."
             )
         )
     b += img(
@@ -502,8 +519,10 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
     b.append(H(2, "Burst absorption"))
     b.append(
         P(
-            "A burst of 3x the sustained rate for 10 s over a base of half of it (capped). The question the seed raises: "
-            "does the asynchronous design keep accepting quickly while the backlog absorbs the peak, and how long until "
+            "A burst of 3x the sustained rate for 10 s over a base of half of it (capped). The question "
+            "the seed raises: "
+            "does the asynchronous design keep accepting quickly while the backlog absorbs the peak, and "
+            "how long until "
             "it has drained? Drained = PENDING orders back to <= max(5, 2x the pre-burst level)."
         )
     )
@@ -550,8 +569,10 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
     b.append(H(2, "Faults under load"))
     b.append(
         P(
-            "Steady load while the inventory-side process is SIGKILLed (the supervisor restarts it) and later the "
-            "order-side process is paused (SIGSTOP, then SIGCONT). Recovery = from the end of the fault window until "
+            "Steady load while the inventory-side process is SIGKILLed (the supervisor restarts it) and "
+            "later the "
+            "order-side process is paused (SIGSTOP, then SIGCONT). Recovery = from the end of the fault "
+            "window until "
             "the PENDING backlog is back to its pre-fault level."
         )
     )
@@ -606,19 +627,37 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
     b.append(H(2, "Method"))
     b.append(
         P(
-            "Each target ran alone, one after the other, with fresh databases, queue and task-queue names and a free "
-            "API port (`python -m <package> up --reset` as real processes under the supervisor); the workflow variant "
-            "got a private Temporal dev server (SQLite file persistence). Load: open loop, arrivals evenly spaced at the "
-            "offered rate and fixed before the run; an arrival that finds every connection busy waits and its latency "
-            f"keeps counting. Orders: {meta.get('order_shape')}. Terminal and deduction times are read from the "
-            "databases after each step; an order not terminal when the wait ends is recorded at the censored value. "
-            "Histograms: HdrHistogram, 3 significant digits. Resource use: psutil every 0.5 s on the role processes "
-            "(from their pid files), the PostgreSQL backends of the target's databases, the RabbitMQ node (shared: "
+            "Each target ran alone, one after the other, with fresh databases, queue and task-queue names "
+            "and a free "
+            "API port (`python -m <package> up --reset` as real processes under the supervisor); the "
+            "workflow variant "
+            "got a private Temporal dev server (SQLite file persistence). Load: open loop, arrivals evenly "
+            "spaced at the "
+            "offered rate and fixed before the run; an arrival that finds every connection busy waits and "
+            "its latency "
+            f"keeps counting. Orders: {meta.get('order_shape')}. Terminal and deduction times are read "
+            "from the "
+            "databases after each step; an order not terminal when the wait ends is recorded at the "
+            "censored value. "
+            "Histograms: HdrHistogram, 3 significant digits. Resource use: psutil every 0.5 s on the role "
+            "processes "
+            "(from their pid files), the PostgreSQL backends of the target's databases, the RabbitMQ node "
+            "(shared: "
             "includes any other load) and the private Temporal server."
         )
     )
     b.append(P("Configuration: `" + ", ".join(f"{k}={v}" for k, v in meta.get("config", {}).items()) + "`"))
     return b, pngs
+
+
+def _suite_recovery(results: dict[str, Any], variant: str) -> str:
+    runs = (results.get("faults") or {}).get("runs") or []
+    parts = [
+        f"{r['scenario']} {num(r.get('converge_s'), ' s')}"
+        for r in runs
+        if r["variant"] == variant and not r.get("control") and r["status"] in ("pass", "fail")
+    ]
+    return ", ".join(parts) or "not run"
 
 
 def _complexity_blocks(results: dict[str, Any]) -> list[Block]:
@@ -627,7 +666,7 @@ def _complexity_blocks(results: dict[str, Any]) -> list[Block]:
     b: list[Block] = [H(2, "Operational complexity (measured)")]
     names = [n for n in ("mq", "workflow") if n in comp]
     if not names:
-        return b + [P("No variant analysed.")]
+        return [*b, P("No variant analysed.")]
 
     def cell(n: str, f: Any) -> str:
         try:
@@ -742,6 +781,10 @@ def _complexity_blocks(results: dict[str, Any]) -> list[Block]:
             ],
         ],
         [
+            "recovery per fault (fault suite, after the last fault)",
+            *[cell(n, lambda n: _suite_recovery(results, n)) for n in names],
+        ],
+        [
             "one order in flight: how to see it",
             *[cell(n, lambda n: targets[n]["operator_view"]["how"]) for n in names],
         ],
@@ -751,7 +794,8 @@ def _complexity_blocks(results: dict[str, Any]) -> list[Block]:
         c = comp["common"]["code"]
         b.append(
             P(
-                f"Shared by both (common/): {c['total_lines']} lines (domain, deduction rule, repositories, API contract, supervisor, faults), not counted above."
+                f"Shared by both (common/): {c['total_lines']} lines (domain, deduction rule, "
+                "repositories, API contract, supervisor, faults), not counted above."
             )
         )
     b.append(P("Module classification (compare/complexity.py MODULE_CATEGORY):"))

@@ -118,7 +118,8 @@ async def bench_target(
     result: dict[str, Any] = {"name": name, "unsafe": name == "reference", "error": None}
     started = time.monotonic()
     progress(
-        f"{name}: starting (fresh databases, names, port{', private Temporal dev server' if name == 'workflow' else ''})"
+        f"{name}: starting (fresh databases, names, "
+        f"port{', private Temporal dev server' if name == 'workflow' else ''})"
     )
     try:
         async with staged(name, base, out, keep=keep) as st:
@@ -165,7 +166,7 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     cfg = _config(args)
     progress = Progress()
     out: Path = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     base = Settings()
     started = datetime.now(UTC)
     names = ([] if args.no_reference else ["reference"]) + list(args.variants)

@@ -62,7 +62,13 @@ def test_compare_run_end_to_end_reference_only(base_settings: Settings, tmp_path
     assert ref["error"] is None
     assert [s["offered_rate"] for s in ref["steps"]] == [5, 10]
     for step in ref["steps"]:
-        assert step["sent"] == step["accepted"] == step["completed"] == step["confirmed"] == 2 * step["offered_rate"]
+        assert (
+            step["sent"]
+            == step["accepted"]
+            == step["completed"]
+            == step["confirmed"]
+            == 2 * step["offered_rate"]
+        )
         assert step["terminal"]["count"] == step["sent"]
         assert step["resources"]["api"]["cpu_s"] > 0
     assert ref["leftovers"]["pending_orders"] == 0
@@ -78,7 +84,9 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="chromium not installed (Debian: apt-get install -y chromium)")
+@pytest.mark.skipif(
+    _chromium() is None, reason="chromium not installed (Debian: apt-get install -y chromium)"
+)
 def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
     render(_results(), tmp_path)
     url = (tmp_path / "report.html").as_uri()
@@ -100,5 +108,7 @@ def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
         assert f">{heading}</h2>" in html
     assert "UNSAFE" in html
     shot = tmp_path / "shot.png"
-    subprocess.run([*base, "--window-size=1200,3000", f"--screenshot={shot}", url], capture_output=True, timeout=60)
+    subprocess.run(
+        [*base, "--window-size=1200,3000", f"--screenshot={shot}", url], capture_output=True, timeout=60
+    )
     assert shot.exists() and shot.stat().st_size > 50_000  # the page painted plots, not a blank page

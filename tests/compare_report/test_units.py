@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_schedule_is_fixed_in_advance_and_evenly_spaced() -> None:
-    offsets = schedule([Phase(duration_s=1, rate=10), Phase(duration_s=2, rate=0), Phase(duration_s=1, rate=4)])
+    offsets = schedule(
+        [Phase(duration_s=1, rate=10), Phase(duration_s=2, rate=0), Phase(duration_s=1, rate=4)]
+    )
     assert len(offsets) == 14
     assert offsets[:3] == [0.0, 0.1, 0.2]
     assert offsets[10:] == [3.0, 3.25, 3.5, 3.75]
@@ -55,7 +57,9 @@ async def _stalling_server(stall_s: float) -> tuple[asyncio.Server, int]:
             if not head:
                 return
             length = next(
-                int(line.split(b":")[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length")
             )
             await reader.readexactly(length)
             if state["first"]:
@@ -73,7 +77,10 @@ async def test_open_loop_counts_a_stall_from_the_scheduled_time() -> None:
     server, port = await _stalling_server(1.0)
     try:
         run = await run_open_loop(
-            f"http://127.0.0.1:{port}", [Phase(duration_s=0.5, rate=20)], OrderFactory(1, "co", 5), connections=1
+            f"http://127.0.0.1:{port}",
+            [Phase(duration_s=0.5, rate=20)],
+            OrderFactory(1, "co", 5),
+            connections=1,
         )
     finally:
         server.close()
@@ -102,27 +109,69 @@ def test_every_variant_module_is_classified() -> None:
 
 def _step(rate: float, p50: float, p99: float, passed: bool) -> dict:
     lat = {
-        "count": 10, "p50_ms": p50, "p90_ms": p99, "p99_ms": p99, "p999_ms": p99, "max_ms": p99, "mean_ms": p50,
-        "cdf": [[p50, 0.5], [p99, 1.0]], "encoded": None,
+        "count": 10,
+        "p50_ms": p50,
+        "p90_ms": p99,
+        "p99_ms": p99,
+        "p999_ms": p99,
+        "max_ms": p99,
+        "mean_ms": p50,
+        "cdf": [[p50, 0.5], [p99, 1.0]],
+        "encoded": None,
     }
     usage = {"cpu_s": 1.0, "peak_rss_mib": 50.0, "processes": 1, "note": ""}
     return {
-        "offered_rate": rate, "duration_s": 5, "sent": 10, "accepted": 10, "errors": 0, "error_samples": [],
-        "completed": 10, "confirmed": 10, "rejected": 0, "incomplete": 0, "accept": lat, "terminal": lat,
-        "deducted": lat, "accepted_per_s": rate, "completed_per_s": rate, "resources": {"api": usage},
-        "cpu_ms_per_order": {"api": 100.0, "total": 100.0}, "passed": passed, "why": "ok",
-        "timeline": [{"t": 0, "offered": 1, "accepted": 1, "completed": 1, "accept_p99_ms": 1.0, "terminal_p99_ms": 2.0}],
+        "offered_rate": rate,
+        "duration_s": 5,
+        "sent": 10,
+        "accepted": 10,
+        "errors": 0,
+        "error_samples": [],
+        "completed": 10,
+        "confirmed": 10,
+        "rejected": 0,
+        "incomplete": 0,
+        "accept": lat,
+        "terminal": lat,
+        "deducted": lat,
+        "accepted_per_s": rate,
+        "completed_per_s": rate,
+        "resources": {"api": usage},
+        "cpu_ms_per_order": {"api": 100.0, "total": 100.0},
+        "passed": passed,
+        "why": "ok",
+        "timeline": [
+            {
+                "t": 0,
+                "offered": 1,
+                "accepted": 1,
+                "completed": 1,
+                "accept_p99_ms": 1.0,
+                "terminal_p99_ms": 2.0,
+            }
+        ],
     }
 
 
 def _results() -> dict:
     def target(name: str, steps: list) -> dict:
-        return {"name": name, "unsafe": name == "reference", "error": None, "steps": steps,
-                "max_sustainable_rate": max((s["offered_rate"] for s in steps if s["passed"]), default=None)}
+        return {
+            "name": name,
+            "unsafe": name == "reference",
+            "error": None,
+            "steps": steps,
+            "max_sustainable_rate": max((s["offered_rate"] for s in steps if s["passed"]), default=None),
+        }
 
     return {
-        "meta": {"command": "python -m compare run --quick", "mode": "quick", "seed": 1, "p99_bound_ms": 2000,
-                 "machine": {"logical_cpus": 2}, "config": {}},
+        "meta": {
+            "command": "python -m compare run --quick",
+            "mode": "quick",
+            "seed": 1,
+            "p99_bound_ms": 2000,
+            "machine": {"logical_cpus": 2},
+            "config": {},
+        },
         "targets": {
             "reference": target("reference", [_step(10, 5, 9, True), _step(20, 6, 12, True)]),
             "mq": target("mq", [_step(10, 20, 90, True), _step(20, 25, 3000, False)]),
@@ -149,11 +198,15 @@ def test_report_renders_markdown_html_and_plots(tmp_path: Path) -> None:
 def test_report_command_rerenders_and_rejects_bad_input(tmp_path: Path) -> None:
     path = tmp_path / "results.json"
     path.write_text(json.dumps(_results()))
-    ok = subprocess.run([sys.executable, "-m", "compare", "report", str(path)], cwd=ROOT, capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "compare", "report", str(path)], cwd=ROOT, capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "report.html").exists()
     bad = tmp_path / "bad.json"
     bad.write_text("[1, 2")
-    out = subprocess.run([sys.executable, "-m", "compare", "report", str(bad)], cwd=ROOT, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "compare", "report", str(bad)], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr

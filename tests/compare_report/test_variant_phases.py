@@ -1,0 +1,65 @@
+"""The benchmark's phases against the real variants: sweep, burst backlog, faults under load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from common.settings import Settings
+from compare.bench import QUICK, sweep
+from compare.burst import burst, disturb
+from compare.inspect_run import leftovers, operator_view
+from compare.load import put_stock
+from compare.stage import staged
+
+TINY = QUICK.model_copy(
+    update={
+        "rates": [5.0],
+        "step_s": 2.0,
+        "warmup_s": 1.0,
+        "drain_timeout_s": 30.0,
+        "burst_lead_s": 2.0,
+        "burst_s": 3.0,
+        "burst_tail_s": 2.0,
+        "burst_drain_timeout_s": 60.0,
+        "disturb_s": 10.0,
+        "disturb_pause_s": 2.0,
+        "skus": 10,
+    }
+)
+
+
+@pytest.mark.parametrize("variant", ["mq", "workflow"])
+async def test_phases_against_a_real_variant(variant: str, base_settings: Settings, tmp_path: Path) -> None:
+    messages: list[str] = []
+    async with staged(variant, base_settings, tmp_path) as st:
+        await put_stock(st.base_url, TINY.skus, TINY.stock_per_sku)
+        steps = await sweep(st, TINY, messages.append)
+        assert len(steps) == 1 and steps[0].sent == 10
+        assert steps[0].completed == steps[0].accepted == 10
+        assert steps[0].terminal.count == 10 and steps[0].deducted.count == 10
+        assert "api" in steps[0].resources and "postgres" in steps[0].resources
+
+        result = await burst(st, TINY, 5.0, messages.append)
+        assert result.accepted == result.sent == round(2 * 2.5 + 3 * 15 + 2 * 2.5)
+        assert result.backlog, "the backlog was sampled"
+        last = result.backlog[-1]
+        if variant == "mq":
+            assert last.outbox == 0 and "deduct" in last.queues
+        else:
+            assert last.open_workflows == 0 and last.task_queues
+
+        disturbed = await disturb(st, TINY, 5.0, messages.append)
+        assert disturbed is not None
+        assert [w.label.split()[0] for w in disturbed.windows] == ["SIGKILL", "SIGSTOP"]
+        assert disturbed.anomalies["double_deducted"] == 0
+        assert disturbed.anomalies["pending"] == 0
+
+        left = await leftovers(st)
+        assert left["pending_orders"] == 0 and left["double_deducted_orders"] == 0
+        view = await operator_view(st, "burst-0000001")
+        assert any("t_order" in line for line in view["output"])
+        if variant == "workflow":
+            assert view["history_events"] > 0  # `temporal workflow show` found the order's history
+    assert any("burst" in m for m in messages)
