@@ -8,6 +8,8 @@ Each entry is `[role/]point=action[,times=N][,seconds=S][,probability=P]`. An en
 prefix applies only to that role. Actions:
 
 - crash:     os._exit(137) at once (as SIGKILL would: no cleanup, no flush, no ack)
+- pause:     the process stops itself (SIGSTOP) right there, so that a test or the fault suite
+             can SIGKILL it at exactly that point (or SIGCONT it to model a long GC pause)
 - raise:     raise FaultInjected (the code's normal error handling runs)
 - delay:     sleep `seconds`
 - duplicate: the caller performs the step twice (only where the call site supports it)
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import signal
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -40,6 +43,7 @@ class FaultPoint(StrEnum):
 
 class FaultAction(StrEnum):
     CRASH = "crash"
+    PAUSE = "pause"
     RAISE = "raise"
     DELAY = "delay"
     DUPLICATE = "duplicate"
@@ -125,6 +129,9 @@ class Faults:
         print(f"FAULT {self._role}/{point}: {spec.action}", flush=True)
         if spec.action is FaultAction.CRASH:
             os._exit(137)
+        if spec.action is FaultAction.PAUSE:
+            os.kill(os.getpid(), signal.SIGSTOP)
+            return False
         if spec.action is FaultAction.RAISE:
             raise FaultInjected(f"fault injected at {point}")
         if spec.action is FaultAction.DELAY:
