@@ -16,7 +16,10 @@ COMMAND_MODULES = ("compare.run_cli", "compare.faults_cli")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m compare", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m compare",
+        description="Compare the MQ and workflow variants: benchmark, faults, report.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in COMMAND_MODULES:
         try:
