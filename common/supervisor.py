@@ -6,7 +6,9 @@ SIGTERM / SIGINT stop every role (SIGTERM, then SIGKILL after a grace period).
 
 Every role gets the same environment, except for per-role overrides in CC_ROLE_ENV, a JSON object
 {"<role>": {"CC_NAME": "value", ...}} (the fault suite uses it to route each role to a dependency
-through its own fault proxy, so that one role can be cut off alone).
+through its own fault proxy, so that one role can be cut off alone), and CC_ROLE_PREFIX,
+{"<role>": ["ip", "netns", "exec", "NS"]}, a command the role's argv is run under (the fault suite
+runs a role in its own network namespace for kernel-level partitions).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class Supervisor:
         self._run_dir = run_dir
         self._env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
         self._role_env: dict[str, dict[str, str]] = json.loads(self._env.get("CC_ROLE_ENV") or "{}")
+        self._role_prefix: dict[str, list[str]] = json.loads(self._env.get("CC_ROLE_PREFIX") or "{}")
         self._stopping = asyncio.Event()
         self._procs: dict[str, asyncio.subprocess.Process] = {}
 
@@ -76,6 +79,7 @@ class Supervisor:
         while not self._stopping.is_set():
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
+                *self._role_prefix.get(role.name, []),
                 *role.argv,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,

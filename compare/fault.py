@@ -8,6 +8,8 @@
 - network: a proxy toxic between role(s) and a dependency for `seconds`: latency, timeout (one
            direction: the lost ack / lost confirm), reset_peer, limit_data, down (a partition)
 - poison:  malformed messages published straight into the broker (MQ)
+- netns:   a kernel-level partition of a role that runs in its own network namespace (its veth
+           goes down for `seconds`: packets dropped, no RST; the plan's `isolate` lists the role)
 
 Load-side faults (duplicate submissions, hot SKU, invalid orders) belong to the workload
 (compare.workload.WorkloadSpec). A fault step's `at` is a fraction of the workload's planned
@@ -32,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from common.settings import Settings
 from compare.history import FaultEvent, History
+from compare.netns import RoleNamespace
 from compare.proxy import FaultProxy, Toxic
 from compare.sandbox import Dependency, Sandbox
 from compare.target import VariantProcess
@@ -103,6 +106,15 @@ class NetworkFault(_Fault):
         return f"{self.toxic.kind}{extra} {who}->{self.dependency} {self.seconds:g}s"
 
 
+class KernelPartition(_Fault):
+    kind: Literal["netns"] = "netns"
+    role: str
+    seconds: float = 4.0
+
+    def label(self) -> str:
+        return f"kernel partition {self.role} {self.seconds:g}s"
+
+
 class PoisonMessages(_Fault):
     kind: Literal["poison"] = "poison"
     count: int = 5
@@ -112,11 +124,12 @@ class PoisonMessages(_Fault):
 
 
 Fault = Annotated[
-    ArmPoint | KillRole | PauseRole | RestartDependency | NetworkFault | PoisonMessages,
+    ArmPoint | KillRole | PauseRole | RestartDependency | NetworkFault | KernelPartition | PoisonMessages,
     Field(discriminator="kind"),
 ]
 TimedFault = Annotated[
-    KillRole | PauseRole | RestartDependency | NetworkFault | PoisonMessages, Field(discriminator="kind")
+    KillRole | PauseRole | RestartDependency | NetworkFault | KernelPartition | PoisonMessages,
+    Field(discriminator="kind"),
 ]
 
 
@@ -148,6 +161,7 @@ class FaultContext:
     t0: float
     log: Callable[[str], None] = print
     paused: set[str] = field(default_factory=set)
+    namespaces: dict[str, RoleNamespace] = field(default_factory=dict)
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -168,6 +182,9 @@ class FaultContext:
             with contextlib.suppress(ProcessLookupError, RuntimeError):
                 self.process.signal_role(role, signal.SIGCONT)
             self.paused.discard(role)
+        for ns in self.namespaces.values():
+            if ns.partitioned:
+                await ns.heal()
 
 
 async def inject(fault: TimedFault, ctx: FaultContext) -> None:
@@ -203,6 +220,16 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
         await asyncio.sleep(fault.seconds)
         for proxy, name in names:
             proxy.remove(name)
+        ctx.event("heal", label)
+    elif isinstance(fault, KernelPartition):
+        ns = ctx.namespaces.get(fault.role)
+        if ns is None:
+            ctx.event("instant", label, "missed: the role does not run in its own namespace")
+            return
+        await ns.partition()
+        ctx.event("start", label, ns.name)
+        await asyncio.sleep(fault.seconds)
+        await ns.heal()
         ctx.event("heal", label)
     elif isinstance(fault, PoisonMessages):
         sent = await publish_poison(ctx.direct, fault.count)

@@ -96,8 +96,8 @@ def _print(line: str) -> None:
 
 def summary_table(results: list[ScenarioResult]) -> str:
     """One screen: a row per run."""
-    width = shutil.get_terminal_size((120, 40)).columns
-    header = f"{'variant':<28} {'scenario':<40} {'result':<7} {'conv s':>7}  anomalies"
+    width = shutil.get_terminal_size((200, 40)).columns if sys.stdout.isatty() else 250
+    header = f"{'variant':<26} {'scenario':<38} {'result':<7} {'conv s':>7}  anomalies"
     rows = [header, "-" * min(width, len(header) + 30)]
     for r in results:
         who = f"{r.variant}:{r.control}" if r.control else r.variant
@@ -107,7 +107,7 @@ def summary_table(results: list[ScenarioResult]) -> str:
             anomalies += f"  (expects {'/'.join(r.expected)})"
         if r.status in ("error", "skipped") and r.note:
             anomalies = r.note
-        rows.append(f"{who:<28} {r.scenario:<40} {r.status.upper():<7} {conv:>7}  {anomalies}"[:width])
+        rows.append(f"{who:<26} {r.scenario:<38} {r.status.upper():<7} {conv:>7}  {anomalies}"[:width])
     passed = sum(r.status == "pass" for r in results)
     rows.append(f"{passed}/{len(results)} passed")
     return "\n".join(rows)

@@ -48,10 +48,12 @@ from pydantic import BaseModel, Field
 
 from common.db import drop_database
 from common.settings import Settings
+from compare import netns
 from compare.checker import AnomalyKind, StateReader, SystemState, Verdict, converged, judge
 from compare.fault import FaultContext, dependency_env, faults_env, role_env
 from compare.history import FaultEvent, History
 from compare.nemesis import draw, run_schedule
+from compare.netns import RoleNamespace
 from compare.proxy import FaultProxy
 from compare.sandbox import Dependency, Sandbox, free_port
 from compare.scenario import CONTROLS, PROFILES, ControlCase, Plan, Scenario, catalogue, scenario_named
@@ -197,6 +199,8 @@ async def run_case(
     if scenario.destructive and not sandbox.private:
         return base.model_copy(update={"note": "needs the private sandbox (restarts a dependency)"})
     plan = _plan(scenario, case.variant, seed, restarts=sandbox.private)
+    if plan.isolate and not netns.available():
+        return base.model_copy(update={"note": "needs network namespaces (root and iproute2)"})
     run = _Run(case, plan, sandbox, seed=seed, orders=orders, out_dir=out_dir, say=say)
     started = time.monotonic()
     try:
@@ -279,25 +283,36 @@ class _Run:
         self.proxies: dict[tuple[Dependency, str | None], FaultProxy] = {}
         self.process: VariantProcess | None = None
         self.reader: StateReader | None = None
+        self.namespaces: dict[str, RoleNamespace] = {}
 
     async def execute(self, base: ScenarioResult, recovery_s: float) -> ScenarioResult:
+        for role in self.plan.isolate:
+            self.namespaces[role] = await RoleNamespace.create()
         for dep in self.profile.dependencies:
             for role in (None, *self.profile.roles):
-                proxy = FaultProxy(f"{role or 'default'}->{dep}", self.sandbox.address(dep), seed=self.seed)
+                ns = self.namespaces.get(role) if role else None
+                proxy = FaultProxy(
+                    f"{role or 'default'}->{dep}",
+                    self.sandbox.address(dep),
+                    listen=(ns.host_ip if ns else "127.0.0.1", 0),
+                    seed=self.seed,
+                )
                 await proxy.start()
                 self.proxies[(dep, role)] = proxy
-        proxied = self.direct.model_copy(
-            update={
-                k.removeprefix("CC_").lower(): v
-                for dep in self.profile.dependencies
-                for k, v in dependency_env(dep, self.proxies[(dep, None)], self.sandbox).items()
-            }
-        )
+        update: dict[str, object] = {
+            k.removeprefix("CC_").lower(): v
+            for dep in self.profile.dependencies
+            for k, v in dependency_env(dep, self.proxies[(dep, None)], self.sandbox).items()
+        }
+        if "api" in self.namespaces:  # clients reach the API across its veth
+            update["api_host"] = self.namespaces["api"].ns_ip
+        proxied = self.direct.model_copy(update=update)
         self.process = VariantProcess(VARIANTS[self.case.variant], proxied, self.run_dir / "variant.log")
         self.say("  starting the variant")
-        self.process.start(
-            {"CC_ROLE_ENV": role_env(self.proxies, self.profile.roles, self.sandbox)}, reset=True
-        )
+        env = {"CC_ROLE_ENV": role_env(self.proxies, self.profile.roles, self.sandbox)}
+        if self.namespaces:
+            env["CC_ROLE_PREFIX"] = json.dumps({role: ns.prefix for role, ns in self.namespaces.items()})
+        self.process.start(env, reset=True)
         await self.process.wait_ready(timeout=120)
         self.history.initial_stock = self.workload.initial_stock()
         await self._set_stock(self.process.base_url)
@@ -312,6 +327,7 @@ class _Run:
             history=self.history,
             t0=t0,
             log=lambda line: self.say(f"  {line}"),
+            namespaces=self.namespaces,
         )
         runner = WorkloadRunner(self.workload, self.process.base_url, self.history, t0)
         self.say(
@@ -402,6 +418,8 @@ class _Run:
             await asyncio.to_thread(self.process.stop)
         for proxy in self.proxies.values():
             await proxy.stop()
+        for ns in self.namespaces.values():
+            await ns.close()
         if self.reader is not None:
             await self.reader.close()
         for side in ("orders", "inventory"):

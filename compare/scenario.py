@@ -17,7 +17,16 @@ from dataclasses import dataclass
 from pydantic import BaseModel, ConfigDict, Field
 
 from compare.checker import AnomalyKind
-from compare.fault import ArmPoint, KillRole, NetworkFault, PauseRole, PoisonMessages, RestartDependency, Step
+from compare.fault import (
+    ArmPoint,
+    KernelPartition,
+    KillRole,
+    NetworkFault,
+    PauseRole,
+    PoisonMessages,
+    RestartDependency,
+    Step,
+)
 from compare.proxy import Direction, Down, Latency, ResetPeer, Timeout
 from compare.sandbox import Dependency
 from compare.workload import WorkloadSpec
@@ -81,6 +90,7 @@ class Plan(BaseModel):
 
     arm: list[ArmPoint] = Field(default_factory=list)
     schedule: list[Step] = Field(default_factory=list)
+    isolate: list[str] = Field(default_factory=list, description="roles run in their own network namespace")
 
 
 class Scenario(BaseModel):
@@ -115,11 +125,16 @@ def _point_scenarios() -> list[Scenario]:
     points = sorted({p for prof in PROFILES.values() for p in prof.points})
     for point in points:
         have = [v for v, prof in PROFILES.items() if point in prof.points]
+        # At the order commit the client is the one left in doubt: it gives up on no answer
+        # (no retry), so a dual write cannot be papered over by the client's own resubmission.
+        giving_up = point == "after_order_commit"
         out.append(
             Scenario(
                 name=f"crash-{point}",
-                description=f"hard exit (os._exit) at {point}, twice per process that reaches it",
+                description=f"hard exit (os._exit) at {point}, twice per process that reaches it"
+                + ("; clients do not retry an unanswered order" if giving_up else ""),
                 threatens="work done but not recorded / recorded but not reported (redelivery, retry)",
+                workload=WorkloadSpec(retries=0) if giving_up else WorkloadSpec(),
                 plans={v: Plan(arm=[ArmPoint(point=point, action="crash", times=2)]) for v in have},
             )
         )
@@ -228,6 +243,31 @@ def _dependency_scenarios() -> list[Scenario]:
                         plans={variant: plan},
                     )
                 )
+    return out
+
+
+def _kernel_scenarios() -> list[Scenario]:
+    out: list[Scenario] = []
+    roles = sorted({r for prof in PROFILES.values() for r in prof.roles})
+    for role in roles:
+        have = [v for v, prof in PROFILES.items() if role in prof.roles]
+        out.append(
+            Scenario(
+                name=f"kernel-partition-{role}",
+                description=f"{role} runs in its own network namespace; its veth goes down for 4 s, twice "
+                "(packets dropped, no reset: TCP has to find out by itself)",
+                threatens="a silent partition from every dependency (and, for the api, from the clients)",
+                plans={
+                    v: Plan(
+                        isolate=[role],
+                        schedule=[
+                            Step(at=at, fault=KernelPartition(role=role, seconds=4)) for at in (0.25, 0.6)
+                        ],
+                    )
+                    for v in have
+                },
+            )
+        )
     return out
 
 
@@ -350,7 +390,7 @@ def _load_scenarios() -> list[Scenario]:
 
 def catalogue() -> list[Scenario]:
     return [*_load_scenarios(), *_point_scenarios(), *_role_scenarios(), *_dependency_scenarios(),
-            *_network_scenarios()]  # fmt: skip
+            *_network_scenarios(), *_kernel_scenarios()]  # fmt: skip
 
 
 def scenario_named(name: str) -> Scenario:

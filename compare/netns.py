@@ -1,0 +1,96 @@
+"""Kernel-level partitions, Jepsen-style: a role runs in its own network namespace.
+
+    ns = await RoleNamespace.create()      # netns cc<hex>, veth pair, 10.231.<k>.1 <-> .2/30
+    ...                                    # run the role under ns.prefix, give it ns.host_ip addresses
+    await ns.partition()                   # host end of the veth down: packets are dropped,
+    await ns.heal()                        # no RST, TCP retransmits; up again: traffic resumes
+    await ns.close()
+
+The role reaches its dependencies through fault proxies listening on `host_ip` (the host end of
+the veth), so every byte it exchanges crosses the veth. Needs root and iproute2 (`ip`); `tc netem`
+is not available on every kernel, so the partition is the link going down, which is what a
+pulled cable looks like. Addresses stay inside namespaces this suite creates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import uuid
+
+SUBNET = "10.231"
+
+
+class NetnsUnavailable(RuntimeError):
+    pass
+
+
+async def _ip(*args: str) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        "ip", *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await proc.communicate()
+    text = out.decode(errors="replace")
+    if proc.returncode != 0:
+        raise NetnsUnavailable(f"ip {' '.join(args)}: {text.strip()}")
+    return text
+
+
+def available() -> bool:
+    return os.geteuid() == 0 and shutil.which("ip") is not None
+
+
+class RoleNamespace:
+    def __init__(self, name: str, host_if: str, ns_if: str, k: int) -> None:
+        self.name = name
+        self.host_if = host_if
+        self.ns_if = ns_if
+        self.host_ip = f"{SUBNET}.{k}.1"
+        self.ns_ip = f"{SUBNET}.{k}.2"
+        self.partitioned = False
+
+    @property
+    def prefix(self) -> list[str]:
+        return ["ip", "netns", "exec", self.name]
+
+    @classmethod
+    async def create(cls) -> RoleNamespace:
+        if not available():
+            raise NetnsUnavailable("network namespaces need root and iproute2")
+        used = await _ip("-o", "-4", "addr", "show")
+        k = next(
+            (k for k in range(1, 250) if f" {SUBNET}.{k}." not in used and f"inet {SUBNET}.{k}." not in used),
+            None,
+        )
+        if k is None:
+            raise NetnsUnavailable(f"no free {SUBNET}.k.0/30 subnet")
+        tag = uuid.uuid4().hex[:6]
+        ns = cls(f"cc{tag}", f"cch{tag}", f"ccn{tag}", k)
+        await _ip("netns", "add", ns.name)
+        try:
+            await _ip("link", "add", ns.host_if, "type", "veth", "peer", "name", ns.ns_if)
+            await _ip("link", "set", ns.ns_if, "netns", ns.name)
+            await _ip("addr", "add", f"{ns.host_ip}/30", "dev", ns.host_if)
+            await _ip("link", "set", ns.host_if, "up")
+            await _ip("-n", ns.name, "addr", "add", f"{ns.ns_ip}/30", "dev", ns.ns_if)
+            await _ip("-n", ns.name, "link", "set", ns.ns_if, "up")
+            await _ip("-n", ns.name, "link", "set", "lo", "up")
+        except BaseException:
+            await ns.close()
+            raise
+        return ns
+
+    async def partition(self) -> None:
+        await _ip("link", "set", self.host_if, "down")
+        self.partitioned = True
+
+    async def heal(self) -> None:
+        await _ip("link", "set", self.host_if, "up")
+        self.partitioned = False
+
+    async def close(self) -> None:
+        for args in (("link", "del", self.host_if), ("netns", "del", self.name)):
+            with contextlib.suppress(NetnsUnavailable):
+                await _ip(*args)
