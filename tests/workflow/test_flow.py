@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
+from common.temporal_dev import is_listening
+from tests.support import free_port
 from tests.workflow.conftest import StartWf
 from workflow_variant.client import DATA_CONVERTER
 from workflow_variant.messages import workflow_id
@@ -94,3 +97,18 @@ async def test_hot_sku_never_oversells(start_wf: StartWf) -> None:
     assert await wf.stock("hot") == 0
     assert await wf.scalar(wf.inventory_db, "SELECT sum(quantity) FROM t_deduction_log") == 50
     assert await wf.scalar(wf.inventory_db, "SELECT count(DISTINCT order_id) FROM t_deduction_log") == 50
+
+
+async def test_up_brings_its_own_dev_server(start_wf: StartWf, tmp_path: Path) -> None:
+    """Nothing listens at the configured address: `up` starts a dev server (SQLite file) and
+    stops it again on exit."""
+    host, port = "127.0.0.1", free_port()
+    db_file = tmp_path / "own-temporal.sqlite"
+    wf = await start_wf(temporal_address=f"{host}:{port}", temporal_db_file=db_file)
+    await wf.set_stock("apple", 1)
+    await wf.place("own", [{"sku": "apple", "quantity": 1}])
+    await wf.wait_terminal(["own"])
+    assert (await wf.order("own"))["status"] == "CONFIRMED"
+    assert db_file.exists()
+    wf.process.stop()
+    assert not await is_listening(host, port)
