@@ -140,6 +140,7 @@ async def test_temporal_server_killed_and_restarted(start_wf: StartWf, temporal_
     try:
         during = await wf.place("t-during", [{"sku": "apple", "quantity": 1}])
         assert during.status_code == 503, during.text  # refused, never a 500 nor a false 202
+        assert (await wf.http.get("/readyz")).status_code == 503
         await asyncio.sleep(3)
     finally:
         await temporal_server.start()

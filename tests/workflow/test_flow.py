@@ -112,3 +112,33 @@ async def test_up_brings_its_own_dev_server(start_wf: StartWf, tmp_path: Path) -
     assert db_file.exists()
     wf.process.stop()
     assert not await is_listening(host, port)
+
+
+async def test_order_visible_before_it_is_recorded(start_wf: StartWf) -> None:
+    """Between the start of the workflow and its record activity, t_order has no row: GET and a
+    duplicate POST are answered from the workflow (memo), and a different body is still a 409."""
+    wf = await start_wf({"CC_FAULTS": "order-worker/activity_start=delay,seconds=5,times=1"})
+    await wf.set_stock("apple", 5)
+    lines = [{"sku": "apple", "quantity": 1}]
+    assert (await wf.place("early", lines)).status_code == 202
+    assert await wf.scalar(wf.orders_db, "SELECT count(*) FROM t_order") == 0
+    assert (await wf.order("early"))["status"] == "PENDING"
+    again = await wf.place("early", lines)
+    assert again.status_code == 202 and again.json()["status"] == "PENDING"
+    assert (await wf.place("early", [{"sku": "apple", "quantity": 2}])).status_code == 409
+    await wf.wait_terminal(["early"])
+    assert (await wf.order("early"))["status"] == "CONFIRMED"
+
+
+async def test_bad_input_is_a_4xx(start_wf: StartWf) -> None:
+    wf = await start_wf()
+    bad = [
+        {"order_id": "x", "customer_id": "c", "lines": []},
+        {"order_id": "x", "customer_id": "c", "lines": [{"sku": "a", "quantity": 0}]},
+        {"order_id": "bad id", "customer_id": "c", "lines": [{"sku": "a", "quantity": 1}]},
+        {"order_id": "x", "customer_id": "c", "lines": [{"sku": "a", "quantity": "1"}]},
+    ]
+    for body in bad:
+        assert (await wf.http.post("/orders", json=body)).status_code == 422, body
+    assert (await wf.http.post("/orders", content=b"{not json")).status_code == 422
+    assert await wf.scalar(wf.orders_db, "SELECT count(*) FROM t_order") == 0
