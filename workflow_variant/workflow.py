@@ -42,7 +42,9 @@ RETRY = RetryPolicy(
 # contention a deduction can queue for row locks and a pool slot, so 30 s leaves ample room.
 # A killed worker is noticed much sooner through the heartbeat timeout: activities heartbeat
 # every second from a background task while they run (workflow_variant.heartbeat), so a dead
-# worker's attempt is retried elsewhere after 5 s instead of after 30 s. No schedule_to_start
+# worker's attempt is retried elsewhere after 5 s instead of after 30 s (start_to_close still
+# catches an attempt that hangs while its worker beats, e.g. on a blackholed database connection;
+# the retry is safe, a late first attempt included, see activities.py). No schedule_to_start
 # timeout: if the inventory worker is down, the task waits in its queue until it returns.
 # No schedule_to_close or workflow execution timeout either: an order must never expire into a
 # lost state because a dependency was down for long; it stays PENDING, visible in the UI.
