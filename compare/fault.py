@@ -184,7 +184,7 @@ class FaultContext:
             self.paused.discard(role)
         for ns in self.namespaces.values():
             if ns.partitioned:
-                await ns.heal()
+                await ns.heal(all_of_them=True)
 
 
 async def inject(fault: TimedFault, ctx: FaultContext) -> None:

@@ -49,7 +49,11 @@ class RoleNamespace:
         self.ns_if = ns_if
         self.host_ip = f"{SUBNET}.{k}.1"
         self.ns_ip = f"{SUBNET}.{k}.2"
-        self.partitioned = False
+        self._holds = 0  # overlapping partitions: the link comes back when the last one heals
+
+    @property
+    def partitioned(self) -> bool:
+        return self._holds > 0
 
     @property
     def prefix(self) -> list[str]:
@@ -83,12 +87,14 @@ class RoleNamespace:
         return ns
 
     async def partition(self) -> None:
-        await _ip("link", "set", self.host_if, "down")
-        self.partitioned = True
+        self._holds += 1
+        if self._holds == 1:
+            await _ip("link", "set", self.host_if, "down")
 
-    async def heal(self) -> None:
-        await _ip("link", "set", self.host_if, "up")
-        self.partitioned = False
+    async def heal(self, *, all_of_them: bool = False) -> None:
+        self._holds = 0 if all_of_them else max(0, self._holds - 1)
+        if self._holds == 0:
+            await _ip("link", "set", self.host_if, "up")
 
     async def close(self) -> None:
         for args in (("link", "del", self.host_if), ("netns", "del", self.name)):
