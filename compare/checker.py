@@ -24,6 +24,7 @@ Anomaly kinds (each counted; a real variant must show none after recovery):
 | dead_letters | dead-lettered messages beyond the poison messages the run injected |
 | server_error | the API answered a 5xx other than 503 (a bug: bad input must get a 4xx) |
 | invalid_accepted | the API answered 202 to a malformed order |
+| wrong_answer | a resubmission of the same body got 409, or another body for an accepted id got 202 |
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class AnomalyKind(StrEnum):
     DEAD_LETTERS = "dead_letters"
     SERVER_ERROR = "server_error"
     INVALID_ACCEPTED = "invalid_accepted"
+    WRONG_ANSWER = "wrong_answer"
 
 
 class OrderRow(BaseModel):
@@ -228,6 +230,18 @@ def judge(history: History, state: SystemState) -> Verdict:
             f.add(AnomalyKind.SERVER_ERROR, f"{attempt.order_id}: {attempt.status}")
         if attempt.intent is Intent.INVALID and attempt.outcome is Outcome.ACCEPTED:
             f.add(AnomalyKind.INVALID_ACCEPTED, attempt.order_id)
+        if attempt.intent is Intent.VALID and attempt.outcome is Outcome.CONFLICT:
+            f.add(AnomalyKind.WRONG_ANSWER, f"{attempt.order_id}: 409 for the same body")
+        if (
+            attempt.intent is Intent.CONFLICT
+            and attempt.outcome is Outcome.ACCEPTED
+            and attempt.order_id in accepted
+            and any(
+                a.outcome is Outcome.ACCEPTED and a.intent is Intent.VALID and a.ended <= attempt.started
+                for a in history.attempts_of(attempt.order_id)
+            )
+        ):
+            f.add(AnomalyKind.WRONG_ANSWER, f"{attempt.order_id}: 202 for another body")
 
     statuses = Counter(row.status for row in orders.values())
     grouped = history.by_order()

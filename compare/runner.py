@@ -357,6 +357,8 @@ class _Run:
             drain_s = round(max(0.0, done_at - load_end), 2)
             if last_fault is not None:
                 converge_s = round(max(0.0, done_at - t0 - last_fault), 2)
+            elif self.plan.arm:  # armed points fire during the load: count from its end
+                converge_s = drain_s
         if self.case.control is not None:
             showed = any(verdict.count(k) for k in self.case.control.expect)
             status: Status = "pass" if showed else "fail"

@@ -147,3 +147,19 @@ def test_poison_messages_in_the_dlq_are_expected() -> None:
     state = _clean()
     state.dead_letters = 3
     assert judge(h, state).ok
+
+
+def test_wrong_answers_to_resubmissions() -> None:
+    h = _history()
+    h.attempts.append(Attempt(order_id="o1", started=1, ended=1.1, status=409, outcome=Outcome.CONFLICT))
+    h.attempts.append(
+        Attempt(
+            order_id="o2", intent=Intent.CONFLICT, started=1, ended=1.1, status=202, outcome=Outcome.ACCEPTED
+        )
+    )
+    h.attempts.append(
+        Attempt(
+            order_id="o3", intent=Intent.CONFLICT, started=1, ended=1.1, status=409, outcome=Outcome.CONFLICT
+        )
+    )
+    assert judge(h, _clean()).count(AnomalyKind.WRONG_ANSWER) == 2
