@@ -49,12 +49,12 @@ class BenchConfig(BaseModel):
     burst_drain_timeout_s: float = 60.0
     disturb_s: float = 30.0
     disturb_pause_s: float = 5.0
-    fault_scenarios: int = 2  # fault-suite scenarios per variant (0 = skip the anomaly matrix)
+    fault_scenarios: bool = True  # run the fault suite for the anomaly matrix
 
 
 QUICK = BenchConfig(
     mode="quick",
-    rates=[5, 10, 25, 50, 100, 200, 400],
+    rates=[5, 10, 25, 50, 75, 100, 150, 200, 300, 400],
     step_s=6.0,
     drain_timeout_s=10.0,
     burst_drain_timeout_s=40.0,
@@ -71,7 +71,6 @@ FULL = BenchConfig(
     burst_cap_rate=1200.0,
     burst_drain_timeout_s=120.0,
     disturb_s=60.0,
-    fault_scenarios=100,
 )
 
 

@@ -191,15 +191,28 @@ def anomaly_matrix(results: dict[str, Any], out: Path) -> Path | None:
     columns = sorted({c for row in matrix.values() for c in row})
     fig, ax = plt.subplots(figsize=(max(6, 1.6 * len(columns) + 4), 0.45 * len(scenarios) + 1.5))
     values = [[matrix[s].get(c) for c in columns] for s in scenarios]
-    shown = [[-1 if v is None else min(v, 10) for v in row] for row in values]
-    cmap = matplotlib.colors.ListedColormap(["#eeeeee", "#c7e9c0"] + ["#fc9272"] * 10)
-    ax.imshow(shown, cmap=cmap, vmin=-1, vmax=10, aspect="auto")
+
+    def colour(col: str, v: int | None) -> tuple[float, float, float]:
+        if v is None:
+            return (0.93, 0.93, 0.93)  # not applicable / not run
+        if ":" in col:  # a control: it MUST show anomalies
+            return (0.99, 0.73, 0.52) if v > 0 else (1.0, 0.93, 0.45)  # caught / missed (yellow)
+        return (0.78, 0.91, 0.75) if v == 0 else (0.97, 0.45, 0.40)  # consistent / anomaly
+
+    ax.imshow([[colour(c, v) for c, v in zip(columns, row, strict=True)] for row in values], aspect="auto")
     for i, row in enumerate(values):
         for j, v in enumerate(row):
-            ax.text(j, i, "n/a" if v is None else str(v), ha="center", va="center", fontsize=8)
+            text = "n/a" if v is None else str(v)
+            if v == 0 and ":" in columns[j]:
+                text = "0 (missed!)"
+            ax.text(j, i, text, ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right", fontsize=8)
     ax.set_yticks(range(len(scenarios)), scenarios, fontsize=8)
-    ax.set_title("Anomalies per scenario and variant (0 = consistent; controls must show > 0)")
+    ax.set_title(
+        "Anomalies per scenario and variant (green: consistent; red: anomaly; "
+        "controls x:y must show > 0 (orange), yellow: a control the scenario missed)",
+        fontsize=9,
+    )
     return _save(fig, out / "anomaly_matrix.png")
 
 

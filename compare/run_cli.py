@@ -89,7 +89,7 @@ def _config(args: argparse.Namespace) -> BenchConfig:
     if args.step_s:
         cfg = cfg.model_copy(update={"step_s": args.step_s})
     if args.no_faults:
-        cfg = cfg.model_copy(update={"fault_scenarios": 0})
+        cfg = cfg.model_copy(update={"fault_scenarios": False})
     return cfg
 
 
@@ -189,8 +189,12 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     }
     for name in names:
         results["targets"][name] = await bench_target(name, cfg, base, out, args.keep, progress, None)
-    if cfg.fault_scenarios > 0:
-        progress(f"fault suite: up to {cfg.fault_scenarios} scenario(s) per variant")
+    if cfg.fault_scenarios:
+        progress(
+            "fault suite: "
+            + ("the whole catalogue" if cfg.mode == "full" else "a few scenarios")
+            + " + controls"
+        )
         results["faults"] = await run_fault_matrix(list(args.variants), cfg, base, out, progress)
     else:
         results["faults"] = {"available": False, "note": "skipped (--no-faults)", "runs": []}
