@@ -20,7 +20,7 @@ Workflow id = order-<order_id>, started with
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 from sqlalchemy import text
 from temporalio.client import Client, WorkflowExecutionDescription
@@ -51,8 +51,20 @@ def _pending(cmd: PlaceOrder) -> Order:
     )
 
 
-def _unavailable(exc: RPCError) -> DependencyUnavailable:
-    return DependencyUnavailable(f"temporal: {exc.status.name if exc.status else ''} {exc.message}")
+@contextlib.contextmanager
+def _temporal_errors_are_503() -> Iterator[None]:
+    """Temporal unreachable -> DependencyUnavailable (503), never a 500. The lazy client raises
+    RuntimeError("Failed client connect ...") until its first connection succeeded, RPCError after."""
+    try:
+        yield
+    except RPCError as exc:
+        raise DependencyUnavailable(
+            f"temporal: {exc.status.name if exc.status else ''} {exc.message}"
+        ) from exc
+    except RuntimeError as exc:
+        if not str(exc).startswith("Failed client connect"):
+            raise
+        raise DependencyUnavailable("temporal: unreachable") from exc
 
 
 class WorkflowOrderService:
@@ -75,24 +87,24 @@ class WorkflowOrderService:
                 await self._orders.add(conn, cmd)
             await self._faults.hit(FaultPoint.AFTER_ORDER_COMMIT)
         try:
-            await self._client.start_workflow(
-                OrderWorkflow.run,
-                OrderWorkflowInput(
-                    order=cmd, inventory_task_queue=self._settings.task_queue(INVENTORY_QUEUE)
-                ),
-                id=workflow_id(cmd.order_id),
-                task_queue=self._settings.task_queue(ORDERS_QUEUE),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                memo={MEMO_ORDER: cmd.model_dump(mode="json"), MEMO_FINGERPRINT: cmd.fingerprint()},
-                static_summary=f"order {cmd.order_id} ({len(cmd.lines)} lines)",
-                rpc_timeout=temporal.RPC_TIMEOUT,
-            )
+            with _temporal_errors_are_503():
+                await self._start(cmd)
         except WorkflowAlreadyStartedError:
             return await self._existing(cmd)
-        except RPCError as exc:
-            raise _unavailable(exc) from exc
         return _pending(cmd)
+
+    async def _start(self, cmd: PlaceOrder) -> None:
+        await self._client.start_workflow(
+            OrderWorkflow.run,
+            OrderWorkflowInput(order=cmd, inventory_task_queue=self._settings.task_queue(INVENTORY_QUEUE)),
+            id=workflow_id(cmd.order_id),
+            task_queue=self._settings.task_queue(ORDERS_QUEUE),
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+            memo={MEMO_ORDER: cmd.model_dump(mode="json"), MEMO_FINGERPRINT: cmd.fingerprint()},
+            static_summary=f"order {cmd.order_id} ({len(cmd.lines)} lines)",
+            rpc_timeout=temporal.RPC_TIMEOUT,
+        )
 
     async def _existing(self, cmd: PlaceOrder) -> Order:
         """A duplicate submission: same body -> the same order, another body -> 409."""
@@ -112,14 +124,14 @@ class WorkflowOrderService:
         return stored or _pending(cmd)
 
     async def _describe(self, order_id: str) -> WorkflowExecutionDescription | None:
-        try:
-            return await self._client.get_workflow_handle(workflow_id(order_id)).describe(
-                rpc_timeout=temporal.RPC_TIMEOUT
-            )
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                return None
-            raise _unavailable(exc) from exc
+        handle = self._client.get_workflow_handle(workflow_id(order_id))
+        with _temporal_errors_are_503():
+            try:
+                return await handle.describe(rpc_timeout=temporal.RPC_TIMEOUT)
+            except RPCError as exc:
+                if exc.status == RPCStatusCode.NOT_FOUND:
+                    return None
+                raise
 
     async def get_order(self, order_id: str) -> Order | None:
         """t_order first; before the record activity ran, the workflow's memo says PENDING."""

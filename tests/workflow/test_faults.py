@@ -29,6 +29,13 @@ async def _wait_deducted(wf: WfRun, name: str) -> None:
     await wait_until(committed, timeout=60, what=f"deduction of {name} committed")
 
 
+async def _healthy(wf: WfRun) -> bool:
+    try:
+        return (await wf.http.get("/healthz")).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 async def test_inventory_worker_sigkilled_after_deduct_commit(start_wf: StartWf) -> None:
     """The deduction commits, then the worker dies before reporting: the server retries the
     activity on the restarted worker, which finds the dedup row instead of deducting again."""
@@ -141,6 +148,11 @@ async def test_temporal_server_killed_and_restarted(start_wf: StartWf, temporal_
         during = await wf.place("t-during", [{"sku": "apple", "quantity": 1}])
         assert during.status_code == 503, during.text  # refused, never a 500 nor a false 202
         assert (await wf.http.get("/readyz")).status_code == 503
+        # an API process that never reached Temporal (its lazy client never connected) too
+        wf.kill_role("api")
+        await wait_until(lambda: _healthy(wf), timeout=60, what="api restarted")
+        assert (await wf.place("t-during", [{"sku": "apple", "quantity": 1}])).status_code == 503
+        assert (await wf.http.get(f"/orders/{wf.oid('t-unknown')}")).status_code == 503
         await asyncio.sleep(3)
     finally:
         await temporal_server.start()
