@@ -210,3 +210,27 @@ def test_report_command_rerenders_and_rejects_bad_input(tmp_path: Path) -> None:
     )
     assert out.returncode == 2
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
+
+
+def test_fault_matrix_reshapes_suite_results_and_flags_controls() -> None:
+    from compare.fault_matrix import matrix, table, verdict_lines
+
+    runs = [
+        {"variant": "mq", "control": None, "scenario": "baseline", "status": "pass", "anomalies": {},
+         "converge_s": 1.0},
+        {"variant": "mq", "control": "no-dedup", "scenario": "crash", "status": "pass",
+         "anomalies": {"double_deduction": 2}, "expected": ["double_deduction"]},
+        {"variant": "workflow", "control": None, "scenario": "baseline", "status": "error", "anomalies": {},
+         "note": "boom"},
+        {"variant": "workflow", "control": "api-writes-order", "scenario": "crash", "status": "fail",
+         "anomalies": {}, "expected": ["lost"]},
+    ]  # fmt: skip
+    m = matrix(runs)
+    assert m == {
+        "baseline": {"mq": 0, "workflow": None},
+        "crash": {"mq:no-dedup": 2, "workflow:api-writes-order": 0},
+    }
+    t = table(runs)
+    assert len(t["rows"]) == 4 and t["rows"][1][3] == "double_deduction 2"
+    lines = verdict_lines(runs)
+    assert "mq: 1/1" in lines[0] and "workflow: 0/1" in lines[1] and "1/2 showed" in lines[2]
