@@ -9,7 +9,9 @@ so a stall can only make the percentiles worse, never disappear.
 
 A step passes when p99 to terminal <= the stated bound, at least 99 % of the arrivals were
 accepted (202) and at least 99 % of the accepted orders reached a terminal state in time.
-The sweep stops after the first failing step: the max sustainable rate is the highest passing one.
+A step that kept up with the offered rate (>= 95 % completed/s) but missed the latency bound
+is repeated once (one transient stall on a shared machine should not end the sweep); the sweep
+stops after a failing step: the max sustainable rate is the highest passing one.
 """
 
 from __future__ import annotations
@@ -104,6 +106,7 @@ class StepResult(BaseModel):
     passed: bool
     why: str
     timeline: list[SecondBin]
+    first_attempt: str | None = None  # set when this step is a repeat: why the first attempt failed
 
 
 def _p99(values: list[float]) -> float | None:
@@ -256,20 +259,17 @@ async def sweep(
         st, cfg, [Phase(duration_s=cfg.warmup_s, rate=cfg.warmup_rate)], "warm", drain_timeout_s=10
     )
     steps: list[StepResult] = []
+    tag = ""
     for i, rate in enumerate(rates if rates is not None else cfg.rates):
         tag = f"s{i:02d}"
-        run, times, end, usage = await run_step(
-            st, cfg, [Phase(duration_s=cfg.step_s, rate=rate)], tag, drain_timeout_s=cfg.drain_timeout_s
-        )
-        step = summarise(
-            run,
-            times,
-            offered_rate=rate,
-            duration_s=cfg.step_s,
-            window_end=end,
-            resources=usage,
-            bound_ms=cfg.p99_bound_ms,
-        )
+        step = await _measure(st, cfg, rate, tag)
+        if not step.passed and step.completed_per_s >= 0.95 * rate:
+            # Kept up with the offered rate but missed the latency bound: on a shared machine that
+            # can be one transient stall. Repeat once; the sweep stops only on a second failure.
+            progress(f"{st.name}: {rate:g}/s kept up but missed the bound ({step.why}); repeating once")
+            first = step.why
+            tag = f"s{i:02d}r"
+            step = (await _measure(st, cfg, rate, tag)).model_copy(update={"first_attempt": first})
         steps.append(step)
         progress(
             f"{st.name}: {rate:g}/s -> {step.completed_per_s:g}/s completed, "
@@ -281,8 +281,23 @@ async def sweep(
     # Let a saturated step's backlog drain before anything else runs against this target.
     if steps and not steps[-1].passed:
         progress(f"{st.name}: waiting (at most {cfg.burst_drain_timeout_s:g} s) for the backlog to drain")
-        await wait_drained(st.stores, f"s{len(steps) - 1:02d}", cfg.burst_drain_timeout_s, steps[-1].accepted)
+        await wait_drained(st.stores, tag, cfg.burst_drain_timeout_s, steps[-1].accepted)
     return steps
+
+
+async def _measure(st: Staged, cfg: BenchConfig, rate: float, tag: str) -> StepResult:
+    run, times, end, usage = await run_step(
+        st, cfg, [Phase(duration_s=cfg.step_s, rate=rate)], tag, drain_timeout_s=cfg.drain_timeout_s
+    )
+    return summarise(
+        run,
+        times,
+        offered_rate=rate,
+        duration_s=cfg.step_s,
+        window_end=end,
+        resources=usage,
+        bound_ms=cfg.p99_bound_ms,
+    )
 
 
 def _fmt(ms: float | None) -> str:

@@ -526,7 +526,10 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
                         ms(s["deducted"]["p50_ms"]),
                         ms(s["accept"]["p99_ms"]),
                         str(s["errors"]),
-                        "ok" if s["passed"] else s["why"],
+                        ("ok" if s["passed"] else s["why"])
+                        + (
+                            f" (repeated: 1st attempt {s['first_attempt']})" if s.get("first_attempt") else ""
+                        ),
                     ]
                     for s in t["steps"]
                 ],
