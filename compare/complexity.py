@@ -5,8 +5,10 @@
   a module the mapping does not know is reported as "unclassified", never silently dropped.
 - Configuration knobs: the Settings fields a package reads (`settings.<field>`), plus its
   module-level UPPER_CASE numeric constants (knobs hard-coded in the code).
-- Failure handling in application code: exception handlers, retry/backoff constructions,
-  timeouts and dedup/idempotency sites found in the package's syntax tree (patterns below).
+- Failure handling: exception handlers (syntax tree), and sites found by the patterns below,
+  split into what the application implements itself (retry loops, dedup guards, ack decisions)
+  and what it delegates to the platform by configuration (retry policies, timeouts, broker
+  dead-lettering, heartbeats).
 - Components and stateful stores: the services of docker-compose.yml per profile when the file
   exists (else the roles of compare.target plus the dependencies).
 Tables, leftovers and what an operator can see come from the runs (compare.run_cli).
@@ -46,11 +48,18 @@ MODULE_CATEGORY: dict[str, str] = {
 }
 CATEGORY_CLASS = ("business", "plumbing", "API adapter", "wiring", "controls", "unclassified")
 
-FAILURE_PATTERNS: dict[str, str] = {
-    "retry/backoff constructions": r"\bBackoff\(|\bRetryPolicy\(|\bretry_policy\b|\bbackoff\b",
-    "timeouts": r"_timeout\b|\btimeout=|wait_for\(",
-    "dedup / idempotency sites": r"\bdedup\b|\bDedup\w*|idempoten|on_conflict_do_nothing",
-    "dead-lettering / poison handling": r"\bdlq\b|\bDLQ\b|dead.?letter|reject\(|x-delivery",
+# Failure handling found in the code (docstrings excluded), split by who does the work:
+# the application's own code, or the platform (broker / Temporal) configured by the code.
+APP_FAILURE_PATTERNS: dict[str, str] = {
+    "own retry loops (Backoff)": r"\bBackoff\(",
+    "dedup guards (common.dedup.once)": r"\bonce\(",
+    "ack / nack / reject decisions": r"\.ack\(|\.nack\(|\.reject\(",
+}
+PLATFORM_FAILURE_PATTERNS: dict[str, str] = {
+    "platform retry policies (RetryPolicy)": r"\bRetryPolicy\(",
+    "platform timeouts (Temporal *_timeout)": r"\b\w+_timeout\b\s*[=:\"]",
+    "broker dead-lettering / delivery limits": r"x-dead-letter-exchange|x-delivery-limit",
+    "heartbeats": r"\bheartbeat\(",
 }
 
 
@@ -68,7 +77,8 @@ class PackageComplexity(BaseModel):
     settings_read: list[str]
     hardcoded_knobs: list[str]
     except_handlers: int
-    failure_sites: dict[str, int]
+    app_failure_sites: dict[str, int]
+    platform_failure_sites: dict[str, int]
 
 
 def _docstring_lines(tree: ast.AST) -> set[int]:
@@ -109,7 +119,8 @@ def analyse_package(root: Path, package: str) -> PackageComplexity:
     settings_read: set[str] = set()
     knobs: list[str] = []
     handlers = 0
-    sites = dict.fromkeys(FAILURE_PATTERNS, 0)
+    app_sites = dict.fromkeys(APP_FAILURE_PATTERNS, 0)
+    platform_sites = dict.fromkeys(PLATFORM_FAILURE_PATTERNS, 0)
     for path in sorted(pkg.rglob("*.py")):
         source = path.read_text()
         tree = ast.parse(source)
@@ -137,8 +148,10 @@ def analyse_package(root: Path, package: str) -> PackageComplexity:
         code = "\n".join(
             line for i, line in enumerate(source.splitlines(), 1) if i not in _docstring_lines(tree)
         )
-        for name, pattern in FAILURE_PATTERNS.items():
-            sites[name] += len(re.findall(pattern, code))
+        for name, pattern in APP_FAILURE_PATTERNS.items():
+            app_sites[name] += len(re.findall(pattern, code))
+        for name, pattern in PLATFORM_FAILURE_PATTERNS.items():
+            platform_sites[name] += len(re.findall(pattern, code))
     by_class: dict[str, int] = {}
     for m in modules:
         by_class[class_of(m.category)] = by_class.get(class_of(m.category), 0) + m.lines
@@ -150,7 +163,8 @@ def analyse_package(root: Path, package: str) -> PackageComplexity:
         settings_read=sorted(settings_read),
         hardcoded_knobs=knobs,
         except_handlers=handlers,
-        failure_sites=sites,
+        app_failure_sites=app_sites,
+        platform_failure_sites=platform_sites,
     )
 
 

@@ -780,10 +780,14 @@ def _complexity_blocks(results: dict[str, Any]) -> list[Block]:
         ],
         *[
             [
-                f"app-code sites: {k}",
-                *[cell(n, lambda n, k=k: comp[n]["code"]["failure_sites"][k]) for n in names],
+                f"{who}: {k}",
+                *[cell(n, lambda n, k=k, key=key: comp[n]["code"][key][k]) for n in names],
             ]
-            for k in (comp[names[0]]["code"]["failure_sites"])
+            for who, key in (
+                ("handled by app code", "app_failure_sites"),
+                ("delegated to the platform", "platform_failure_sites"),
+            )
+            for k in comp[names[0]]["code"].get(key, {})
         ],
         [
             "left behind after the run (manual interventions)",
