@@ -28,7 +28,6 @@ from compare.fault_matrix import run_fault_matrix
 from compare.inspect_run import leftovers, operator_view, temporal_tables
 from compare.load import put_stock
 from compare.metrics import machine_info
-from compare.report import render
 from compare.stage import TARGETS, staged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,6 +216,8 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace) -> int:
     argv = sys.argv[1:] if sys.argv and sys.argv[0].endswith(("__main__.py", "compare")) else ["run"]
+    from compare.report import render  # matplotlib: only for the commands that draw
+
     results = asyncio.run(run_all(args, argv))
     out: Path = args.out.resolve()
     files = render(results, out)  # adds the summary and verdict it computed
@@ -236,6 +237,8 @@ def _report(args: argparse.Namespace) -> int:
     if not isinstance(results, dict) or "targets" not in results:
         print(f"error: {args.results} is not a compare results.json (no 'targets')", file=sys.stderr)
         return 2
+    from compare.report import render
+
     out = (args.out or args.results.parent).resolve()
     out.mkdir(parents=True, exist_ok=True)
     files = render(results, out)
