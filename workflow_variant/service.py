@@ -22,19 +22,16 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
-from sqlalchemy import text
 from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.api import DependencyUnavailable, OrderService, ServiceFactory
-from common.db import engine_for
-from common.domain import Order, OrderConflict, OrderStatus, PlaceOrder, StockLevel
+from common.domain import Order, OrderConflict, OrderStatus, PlaceOrder
 from common.faults import FaultPoint, Faults
-from common.orders import OrderRepository
+from common.service import OrderServiceBase
 from common.settings import Settings
-from common.stock import StockRepository
 from workflow_variant import client as temporal
 from workflow_variant.controls import Control, parse_control
 from workflow_variant.messages import INVENTORY_QUEUE, ORDERS_QUEUE, OrderWorkflowInput, workflow_id
@@ -67,24 +64,19 @@ def _temporal_errors_are_503() -> Iterator[None]:
         raise DependencyUnavailable("temporal: unreachable") from exc
 
 
-class WorkflowOrderService:
+class WorkflowOrderService(OrderServiceBase):
     def __init__(self, settings: Settings, client: Client, faults: Faults) -> None:
+        super().__init__(settings, DB_CODE, orders_schema(), inventory_schema())
         self._settings = settings
         self._client = client
         self._faults = faults
         self._control = parse_control(settings.control)
-        self._orders_db = engine_for(settings, settings.database(DB_CODE, "orders"))
-        # GET/PUT /stock read the inventory database directly (as in the MQ variant): in
-        # production that would be a call to the inventory service.
-        self._inventory_db = engine_for(settings, settings.database(DB_CODE, "inventory"), pool_size=2)
-        self._orders = OrderRepository(orders_schema())
-        self._stock = StockRepository(inventory_schema())
 
     async def place_order(self, cmd: PlaceOrder) -> Order:
         if self._control is Control.API_WRITES_ORDER:
             # The deliberate dual write: row first, workflow second.
-            async with self._orders_db.begin() as conn:
-                await self._orders.add(conn, cmd)
+            async with self.orders_db.begin() as conn:
+                await self.orders.add(conn, cmd)
             await self._faults.hit(FaultPoint.AFTER_ORDER_COMMIT)
         try:
             with _temporal_errors_are_503():
@@ -119,9 +111,7 @@ class WorkflowOrderService:
             return stored
         if await description.memo_value(MEMO_FINGERPRINT, None) != cmd.fingerprint():
             raise OrderConflict(cmd.order_id)
-        async with self._orders_db.connect() as conn:
-            stored = await self._orders.get(conn, cmd.order_id)
-        return stored or _pending(cmd)
+        return await super().get_order(cmd.order_id) or _pending(cmd)
 
     async def _describe(self, order_id: str) -> WorkflowExecutionDescription | None:
         handle = self._client.get_workflow_handle(workflow_id(order_id))
@@ -135,8 +125,7 @@ class WorkflowOrderService:
 
     async def get_order(self, order_id: str) -> Order | None:
         """t_order first; before the record activity ran, the workflow's memo says PENDING."""
-        async with self._orders_db.connect() as conn:
-            stored = await self._orders.get(conn, order_id)
+        stored = await super().get_order(order_id)
         if stored is not None:
             return stored
         description = await self._describe(order_id)
@@ -145,33 +134,14 @@ class WorkflowOrderService:
         memo = await description.memo_value(MEMO_ORDER, None)
         return None if memo is None else _pending(PlaceOrder.model_validate(memo))
 
-    async def get_stock(self, sku: str) -> StockLevel | None:
-        async with self._inventory_db.connect() as conn:
-            return await self._stock.get(conn, sku)
-
-    async def set_stock(self, sku: str, quantity: int) -> StockLevel:
-        async with self._inventory_db.begin() as conn:
-            return await self._stock.set(conn, sku, quantity)
-
     async def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        for name, engine in (("orders_db", self._orders_db), ("inventory_db", self._inventory_db)):
-            try:
-                async with engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-                checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = type(exc).__name__
+        checks = await super().readiness()
         try:
             healthy = await self._client.service_client.check_health(timeout=temporal.RPC_TIMEOUT)
             checks["temporal"] = "ok" if healthy else "not serving"
         except Exception as exc:
             checks["temporal"] = type(exc).__name__
         return checks
-
-    async def close(self) -> None:
-        await self._orders_db.dispose()
-        await self._inventory_db.dispose()
 
 
 def service_factory(faults: Faults) -> ServiceFactory:
