@@ -9,26 +9,20 @@ Workflow ids are order-<order_id> in one namespace, so every run prefixes its or
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
-from common.db import drop_database, engine_for
 from common.settings import Settings
 from common.temporal_dev import start_dev_server
-from compare.target import WORKFLOW, VariantProcess
-from tests.conftest import fresh_settings
-from tests.support import free_port, wait_until
+from compare.target import WORKFLOW
+from tests.support import VariantRun, free_port, variant_runs
 from workflow_variant.client import connect
 from workflow_variant.messages import workflow_id
 
@@ -80,13 +74,8 @@ async def temporal_client(wf_settings: Settings) -> Client:
 
 
 @dataclass
-class WfRun:
-    settings: Settings
-    process: VariantProcess
-    http: httpx.AsyncClient
+class WfRun(VariantRun):
     temporal: Client
-    orders_db: AsyncEngine
-    inventory_db: AsyncEngine
     prefix: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,46 +83,6 @@ class WfRun:
 
     def oid(self, name: str) -> str:
         return f"{self.prefix}{name}"
-
-    async def place(self, name: str, lines: list[dict[str, Any]], customer: str = "c1") -> httpx.Response:
-        body = {"order_id": self.oid(name), "customer_id": customer, "lines": lines}
-        return await self.http.post("/orders", json=body)
-
-    async def order(self, name: str) -> dict[str, Any]:
-        response = await self.http.get(f"/orders/{self.oid(name)}")
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    async def set_stock(self, sku: str, quantity: int) -> None:
-        response = await self.http.put(f"/stock/{sku}", json={"quantity": quantity})
-        assert response.status_code == 200, response.text
-
-    async def stock(self, sku: str) -> int:
-        return (await self.http.get(f"/stock/{sku}")).json()["quantity"]
-
-    async def scalar(self, engine: AsyncEngine, sql: str, **params: Any) -> Any:
-        async with engine.connect() as conn:
-            return await conn.scalar(text(sql), params)
-
-    async def wait_terminal(self, names: list[str], timeout: float = 90) -> None:
-        ids = [self.oid(n) for n in names]
-
-        async def all_terminal() -> bool:
-            done = await self.scalar(
-                self.orders_db,
-                "SELECT count(*) FROM t_order WHERE order_id = ANY(:ids) AND status <> 'PENDING'",
-                ids=ids,
-            )
-            return done == len(ids)
-
-        await wait_until(all_terminal, timeout=timeout, interval=0.3, what=f"{len(ids)} orders terminal")
-
-    async def deducted(self, name: str) -> int:
-        return await self.scalar(
-            self.inventory_db,
-            "SELECT coalesce(sum(quantity), 0) FROM t_deduction_log WHERE order_id = :o",
-            o=self.oid(name),
-        )
 
     async def deduction_rows(self, name: str) -> int:
         return await self.scalar(
@@ -166,39 +115,12 @@ class WfRun:
         return self.process.signal_role(role, signal.SIGKILL)
 
 
-StartWf = Callable[..., Any]
+StartWf = Callable[..., Awaitable[WfRun]]
 
 
 @pytest.fixture
 async def start_wf(wf_settings: Settings, temporal_client: Client, tmp_path: Path) -> AsyncIterator[StartWf]:
     """Start the workflow variant (fresh databases and task queues); env={"CC_FAULTS": ...}."""
-    runs: list[WfRun] = []
-
-    async def start(env: dict[str, str] | None = None, **overrides: Any) -> WfRun:
-        settings = fresh_settings(
-            wf_settings, tmp_path / f"run{len(runs)}", api_port=free_port(), **overrides
-        )
-        process = VariantProcess(WORKFLOW, settings, tmp_path / f"wf{len(runs)}.log")
-        process.start(env, reset=True)
-        run = WfRun(
-            settings=settings,
-            process=process,
-            http=httpx.AsyncClient(base_url=process.base_url, timeout=30),
-            temporal=temporal_client,
-            orders_db=engine_for(settings, settings.database("wf", "orders"), pool_size=2),
-            inventory_db=engine_for(settings, settings.database("wf", "inventory"), pool_size=2),
-        )
-        runs.append(run)
-        await process.wait_ready()
-        return run
-
-    yield start
-
-    for run in runs:
-        run.process.stop()
-        await run.http.aclose()
-        await run.orders_db.dispose()
-        await run.inventory_db.dispose()
-        with contextlib.suppress(Exception):
-            for side in ("orders", "inventory"):
-                await drop_database(run.settings, run.settings.database("wf", side))
+    make = functools.partial(WfRun, temporal=temporal_client)
+    async with variant_runs(WORKFLOW, wf_settings, tmp_path, make) as start:
+        yield start
