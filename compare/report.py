@@ -352,6 +352,19 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
         f"both variants' processes and PostgreSQL/RabbitMQ (load average at start {load}, at end "
         f"{results['meta'].get('load_avg_at_end')}); differences under ~20 % are within run-to-run noise."
     )
+    if "workflow" in results.get("targets", {}):
+        store = results["meta"].get("temporal_store", "sqlite")
+        out.append(
+            f"Caveat: Temporal here is the single-binary dev server with {store} persistence "
+            + (
+                "(durable, one writer process); "
+                if store == "sqlite"
+                else "(NOTHING persisted: an upper bound, not a durable setup); "
+            )
+            + "a Temporal cluster on PostgreSQL or Cassandra scales differently "
+            "(deploy/ has the compose setup). "
+            "RabbitMQ and PostgreSQL here are the production servers, single node."
+        )
     return out
 
 
@@ -663,7 +676,8 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
             "and a free "
             "API port (`python -m <package> up --reset` as real processes under the supervisor); the "
             "workflow variant "
-            "got a private Temporal dev server (SQLite file persistence). Load: open loop, arrivals evenly "
+            f"got a private Temporal dev server ({meta.get('temporal_store', 'sqlite')} persistence). Load: "
+            "open loop, arrivals evenly "
             "spaced at the "
             "offered rate and fixed before the run; an arrival that finds every connection busy waits and "
             "its latency "

@@ -71,6 +71,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--rates", type=float, nargs="+", default=None, help="override the offered rates")
     run.add_argument("--step-s", type=float, default=None, help="override seconds per rate step")
     run.add_argument("--keep", action="store_true", help="keep the run's databases and queues")
+    run.add_argument(
+        "--temporal-store",
+        choices=["sqlite", "memory"],
+        default="sqlite",
+        help="the private Temporal dev server's persistence: sqlite (durable, default) or memory "
+        "(nothing persisted: an upper bound, not a durable setup)",
+    )
     run.set_defaults(func=_run, mode="quick")
 
     report = sub.add_parser("report", help="re-render report.md/html and plots from a results.json")
@@ -112,7 +119,7 @@ async def bench_target(
     out: Path,
     keep: bool,
     progress: Progress,
-    moderate_rate: float | None,
+    temporal_store: str = "sqlite",
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"name": name, "unsafe": name == "reference", "error": None}
     started = time.monotonic()
@@ -121,7 +128,7 @@ async def bench_target(
         f"port{', private Temporal dev server' if name == 'workflow' else ''})"
     )
     try:
-        async with staged(name, base, out, keep=keep) as st:
+        async with staged(name, base, out, keep=keep, temporal_store=temporal_store) as st:
             result["startup_s"] = round(time.monotonic() - started, 1)
             result["settings"] = {
                 "db_prefix": st.settings.db_prefix,
@@ -139,7 +146,7 @@ async def bench_target(
             basis = sustained or min(cfg.rates)
             if name != "reference" or cfg.mode == "full":
                 result["burst"] = (await burst(st, cfg, basis, progress)).model_dump()
-            rate = moderate_rate or max(round(basis * 0.5, 1), min(cfg.rates))
+            rate = max(round(basis * 0.5, 1), min(cfg.rates))
             disturbed = await disturb(st, cfg, rate, progress)
             result["disturb"] = disturbed.model_dump() if disturbed else None
             result["leftovers"] = await leftovers(st)
@@ -180,6 +187,7 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "machine": machine_info(),
             "config": cfg.model_dump(),
             "p99_bound_ms": cfg.p99_bound_ms,
+            "temporal_store": args.temporal_store,
             "order_shape": "1 line (70 %) or 2 lines (30 %) over "
             f"{cfg.skus} SKUs, quantity 1-3, stock {cfg.stock_per_sku:,} per SKU (no rejections)",
             "python": platform.python_version(),
@@ -187,7 +195,9 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
         "targets": {},
     }
     for name in names:
-        results["targets"][name] = await bench_target(name, cfg, base, out, args.keep, progress, None)
+        results["targets"][name] = await bench_target(
+            name, cfg, base, out, args.keep, progress, args.temporal_store
+        )
     if cfg.fault_scenarios:
         progress(
             "fault suite: "

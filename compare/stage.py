@@ -55,6 +55,7 @@ class Staged:
     broker: BrokerProbe | None
     temporal: TemporalProbe | None
     temporal_pid: int | None
+    temporal_store: str = "sqlite"
 
     @property
     def name(self) -> str:
@@ -79,7 +80,7 @@ class Staged:
             notes["rabbitmq"] = "whole shared broker node: includes any other load on it"
         if self.temporal_pid is not None:
             groups["temporal"] = static_pids([self.temporal_pid])
-            notes["temporal"] = "private dev server for this run (SQLite file persistence)"
+            notes["temporal"] = f"private dev server for this run ({self.temporal_store} persistence)"
         groups["load generator"] = static_pids([os.getpid()])
         notes["load generator"] = "this process: load generator and probes"
         return groups, notes
@@ -105,8 +106,16 @@ def target_settings(base: Settings, name: str, out_dir: Path) -> Settings:
 
 @contextlib.asynccontextmanager
 async def staged(
-    name: str, base: Settings, out_dir: Path, *, keep: bool = False, ready_timeout: float = 120.0
+    name: str,
+    base: Settings,
+    out_dir: Path,
+    *,
+    keep: bool = False,
+    ready_timeout: float = 120.0,
+    temporal_store: str = "sqlite",
 ) -> AsyncIterator[Staged]:
+    """temporal_store: "sqlite" (a file, durable like the broker and PostgreSQL) or "memory"
+    (nothing persisted: an upper bound on what the dev server can do, NOT a durable setup)."""
     variant = TARGETS[name]
     settings = target_settings(base, name, out_dir)
     temporal_proc: asyncio.subprocess.Process | None = None
@@ -114,7 +123,9 @@ async def staged(
         port = free_port(also_free_at=1000)
         settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{port}"})
         temporal_proc = await start_dev_server(
-            settings.temporal_address, settings.temporal_db_file, log_file=settings.run_dir / "temporal.log"
+            settings.temporal_address,
+            settings.temporal_db_file if temporal_store == "sqlite" else None,
+            log_file=settings.run_dir / "temporal.log",
         )
     process = VariantProcess(variant, settings, settings.run_dir / f"{name}.log")
     stores = Stores(settings, variant)
@@ -124,7 +135,14 @@ async def staged(
         process.start(reset=True)
         await process.wait_ready(timeout=ready_timeout)
         yield Staged(
-            variant, settings, process, stores, broker, temporal, temporal_proc.pid if temporal_proc else None
+            variant,
+            settings,
+            process,
+            stores,
+            broker,
+            temporal,
+            temporal_proc.pid if temporal_proc else None,
+            temporal_store,
         )
     finally:
         process.stop()
