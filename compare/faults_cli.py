@@ -102,14 +102,16 @@ def summary_table(results: list[ScenarioResult]) -> str:
     for r in results:
         who = f"{r.variant}:{r.control}" if r.control else r.variant
         conv = f"{r.converge_s:.1f}" if r.converge_s is not None else ("-" if r.converged else "never")
+        if r.status in ("skipped", "error"):
+            conv = "-"
         anomalies = ", ".join(f"{k}={v}" for k, v in r.anomalies.items()) or "none"
         if r.control:
             anomalies += f"  (expects {'/'.join(r.expected)})"
         if r.status in ("error", "skipped") and r.note:
             anomalies = r.note
         rows.append(f"{who:<26} {r.scenario:<38} {r.status.upper():<7} {conv:>7}  {anomalies}"[:width])
-    passed = sum(r.status == "pass" for r in results)
-    rows.append(f"{passed}/{len(results)} passed")
+    counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error", "skipped")}
+    rows.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" (of {len(results)} runs)")
     return "\n".join(rows)
 
 

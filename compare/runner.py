@@ -43,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import aio_pika
 import httpx
 from pydantic import BaseModel, Field
 
@@ -429,3 +430,18 @@ class _Run:
                 await drop_database(
                     self.direct, self.direct.database(VARIANTS[self.case.variant].db_code, side)
                 )
+        if not self.sandbox.private and self.profile.dead_letter_queues:
+            with contextlib.suppress(Exception):
+                await _delete_broker_names(self.direct)
+
+
+async def _delete_broker_names(settings: Settings) -> None:
+    """On a shared broker, remove the run's queues and exchanges (names from the preamble)."""
+    queues = ("inventory.deduct", "orders.results", "inventory.deduct.dlq", "orders.results.dlq")
+    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        for name in queues:
+            await channel.queue_delete(settings.amqp_name(name))
+        for name in ("mq", "mq.dlx"):
+            await channel.exchange_delete(settings.amqp_name(name))
