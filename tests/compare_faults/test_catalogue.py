@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from compare.fault import KillRole, NetworkFault, PauseRole, RestartDependency
 from compare.nemesis import draw
 from compare.runner import plan_cases
@@ -58,3 +60,25 @@ def test_nemesis_same_seed_same_schedule() -> None:
         assert all(
             not isinstance(s.fault, RestartDependency) for s in draw(profile, 7, restarts=False).schedule
         )
+
+
+def test_workload_same_seed_same_orders() -> None:
+    from compare.workload import Workload, WorkloadSpec
+
+    spec = WorkloadSpec(orders=50, conflict_ratio=0.2, invalid_ratio=0.2, hot_stock_ratio=0.3)
+    a, b = Workload(spec, "t", 5), Workload(spec, "t", 5)
+    assert a.plan() == b.plan() and a.invalid_requests() == b.invalid_requests()
+    assert a.initial_stock()["t-sku0"] == 15
+    assert all(o.lines[0]["sku"] == "t-sku0" for o, _, _ in a.plan())  # hot SKU: everyone wants it
+
+
+def test_fired_points_are_read_from_the_variant_log(tmp_path: Path) -> None:
+    from compare.runner import fired_points
+
+    log = tmp_path / "variant.log"
+    log.write_text(
+        "[inventory-consumer] FAULT inventory-consumer/after_consumer_commit: crash\n"
+        "[supervisor] inventory-consumer: exited with 137\n"
+        "[inventory-consumer] FAULT inventory-consumer/after_consumer_commit: crash\n"
+    )
+    assert fired_points(log) == {"inventory-consumer/after_consumer_commit: crash": 2}
