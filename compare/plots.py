@@ -14,11 +14,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-COLORS = {"reference": "#7f7f7f", "mq": "#1f77b4", "workflow": "#d62728"}
+COLORS = {"reference": "#7f7f7f", "mq": "#1f77b4", "workflow": "#d62728", "workflow-memory": "#ff9896"}
 LABELS = {
     "reference": "reference (UNSAFE)",
     "mq": "MQ (outbox + RabbitMQ + dedup)",
     "workflow": "Temporal workflow",
+    "workflow-memory": "Temporal workflow, in-memory dev server (NOT durable)",
 }
 DPI = 100
 
@@ -29,7 +30,7 @@ def label(name: str) -> str:
 
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=DPI)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
 
@@ -66,7 +67,7 @@ def latency_cdf(results: dict[str, Any], out: Path, rate: float | None) -> Path 
     ax.set_ylabel("fraction of orders")
     ax.set_title(f"Latency CDF at {rate:g} orders/s offered (open loop)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     return _save(fig, out / "latency_cdf.png")
 
 
@@ -75,7 +76,7 @@ def latency_vs_rate(results: dict[str, Any], out: Path) -> Path | None:
     if not targets:
         return None
     bound = results.get("meta", {}).get("p99_bound_ms")
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 5))
     top = 0.0
     for name, t in targets.items():
         rates = [s["offered_rate"] for s in t["steps"]]
@@ -99,13 +100,13 @@ def latency_vs_rate(results: dict[str, Any], out: Path) -> Path | None:
     ax.set_ylabel("POST -> terminal latency (ms, log)")
     ax.set_title("Latency percentile vs offered rate")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     ax2.plot([0, top], [0, top], color="black", lw=0.6, ls=":", label="completed = offered")
     ax2.set_xlabel("offered rate (orders/s)")
     ax2.set_ylabel("completed orders/s")
     ax2.set_title("Sustained throughput vs offered rate")
     ax2.grid(True, alpha=0.3)
-    ax2.legend(fontsize=7)
+    ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=1)
     return _save(fig, out / "latency_vs_rate.png")
 
 

@@ -143,7 +143,7 @@ def fmt_ratio(r: float | None) -> str:
 
 def common_rate(results: dict[str, Any]) -> float | None:
     """The highest offered rate every target sustained; else the lowest rate all of them ran."""
-    targets = [t for t in results.get("targets", {}).values() if t.get("steps")]
+    targets = [t for t in results.get("targets", {}).values() if t.get("steps") and not t.get("sensitivity")]
     if not targets:
         return None
     passed = [{s["offered_rate"] for s in t["steps"] if s["passed"]} for t in targets]
@@ -326,6 +326,15 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
                 f"({fmt_ratio(r.get('cpu_at_max_ratio_to_reference'))} at each one's max rate) "
                 "-- the price of the guarantees."
             )
+    mem = t.get("workflow-memory")
+    if mem and "workflow" in t:
+        out.append(
+            "Sensitivity: the workflow variant on an in-memory Temporal dev server (nothing persisted, "
+            f"NOT a durable setup) sustains {num(mem['max_sustainable_rate'])}/s"
+            + (" (the top of the ladder)" if mem.get("capped_by_ladder") else "")
+            + f" vs {num(t['workflow']['max_sustainable_rate'])}/s with the SQLite file: that much of its "
+            "throughput is the dev server's persistence, not the workflow design."
+        )
     faults = results.get("faults") or {}
     if faults.get("available"):
         for line in faults.get("verdict", []):

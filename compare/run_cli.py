@@ -28,9 +28,12 @@ from compare.fault_matrix import run_fault_matrix
 from compare.inspect_run import leftovers, operator_view, temporal_tables
 from compare.load import put_stock
 from compare.metrics import machine_info
-from compare.stage import TARGETS, staged
+from compare.stage import TARGETS, Staged, staged
 
 ROOT = Path(__file__).resolve().parent.parent
+# The workflow variant again on an in-memory Temporal dev server (rate sweep only): how much of its
+# figures is the dev server's persistence. Not durable, so never a candidate, only a sensitivity.
+SENSITIVITY = "workflow-memory"
 DEPENDENCIES = {
     "mq": ("postgres", "rabbitmq"),
     "workflow": ("postgres", "temporal"),
@@ -71,6 +74,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--rates", type=float, nargs="+", default=None, help="override the offered rates")
     run.add_argument("--step-s", type=float, default=None, help="override seconds per rate step")
     run.add_argument("--keep", action="store_true", help="keep the run's databases and queues")
+    run.add_argument(
+        "--no-sensitivity",
+        action="store_true",
+        help=f"skip the {SENSITIVITY} sweep (workflow variant on an in-memory, non-durable Temporal)",
+    )
     run.add_argument(
         "--temporal-store",
         choices=["sqlite", "memory"],
@@ -122,13 +130,20 @@ async def bench_target(
     temporal_store: str = "sqlite",
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"name": name, "unsafe": name == "reference", "error": None}
+    sensitivity = name == SENSITIVITY
+    variant = "workflow" if sensitivity else name
+    store = "memory" if sensitivity else temporal_store
+    if sensitivity:
+        result["sensitivity"] = (
+            "workflow variant, in-memory Temporal dev server (NOT durable): rate sweep only"
+        )
     started = time.monotonic()
     progress(
         f"{name}: starting (fresh databases, names, "
-        f"port{', private Temporal dev server' if name == 'workflow' else ''})"
+        f"port{f', private Temporal dev server ({store})' if variant == 'workflow' else ''})"
     )
     try:
-        async with staged(name, base, out, keep=keep, temporal_store=temporal_store) as st:
+        async with staged(variant, base, out, keep=keep, temporal_store=store, label=name) as st:
             result["startup_s"] = round(time.monotonic() - started, 1)
             result["settings"] = {
                 "db_prefix": st.settings.db_prefix,
@@ -144,20 +159,8 @@ async def bench_target(
             result["capped_by_ladder"] = bool(steps) and steps[-1].passed and len(steps) == len(cfg.rates)
             result["peak_completed_per_s"] = max((s.completed_per_s for s in steps), default=None)
             basis = sustained or min(cfg.rates)
-            if name != "reference" or cfg.mode == "full":
-                result["burst"] = (await burst(st, cfg, basis, progress)).model_dump()
-            rate = max(round(basis * 0.5, 1), min(cfg.rates))
-            disturbed = await disturb(st, cfg, rate, progress)
-            result["disturb"] = disturbed.model_dump() if disturbed else None
-            result["leftovers"] = await leftovers(st)
-            result["tables"] = await st.stores.tables()
-            if st.broker is not None:
-                result["broker_queues"] = sorted(st.broker.queues.values())
-            sample_order = f"burst-{1:07d}" if "burst" in result else f"s00-{1:07d}"
-            try:
-                result["operator_view"] = await operator_view(st, sample_order)
-            except Exception as exc:
-                result["operator_view"] = {"error": f"{type(exc).__name__}: {exc}"}
+            if not sensitivity:
+                await _after_sweep(st, cfg, result, basis, progress)
         if name == "workflow":
             result["temporal_tables"] = temporal_tables(st.settings.temporal_db_file)
     except Exception as exc:
@@ -168,6 +171,27 @@ async def bench_target(
     return result
 
 
+async def _after_sweep(
+    st: Staged, cfg: BenchConfig, result: dict[str, Any], basis: float, progress: Progress
+) -> None:
+    """Burst, faults under load, leftovers, tables and the operator's view of one order."""
+    name = st.name
+    if name != "reference" or cfg.mode == "full":
+        result["burst"] = (await burst(st, cfg, basis, progress)).model_dump()
+    rate = max(round(basis * 0.5, 1), min(cfg.rates))
+    disturbed = await disturb(st, cfg, rate, progress)
+    result["disturb"] = disturbed.model_dump() if disturbed else None
+    result["leftovers"] = await leftovers(st)
+    result["tables"] = await st.stores.tables()
+    if st.broker is not None:
+        result["broker_queues"] = sorted(st.broker.queues.values())
+    sample_order = f"burst-{1:07d}" if "burst" in result else f"s00-{1:07d}"
+    try:
+        result["operator_view"] = await operator_view(st, sample_order)
+    except Exception as exc:
+        result["operator_view"] = {"error": f"{type(exc).__name__}: {exc}"}
+
+
 async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     cfg = _config(args)
     progress = Progress()
@@ -176,6 +200,8 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     base = Settings()
     started = datetime.now(UTC)
     names = ([] if args.no_reference else ["reference"]) + list(args.variants)
+    if "workflow" in names and args.temporal_store == "sqlite" and not args.no_sensitivity:
+        names.append(SENSITIVITY)
     progress(f"compare run --{cfg.mode}: targets {', '.join(names)}; output {out}")
     results: dict[str, Any] = {
         "meta": {

@@ -113,11 +113,12 @@ async def staged(
     keep: bool = False,
     ready_timeout: float = 120.0,
     temporal_store: str = "sqlite",
+    label: str | None = None,
 ) -> AsyncIterator[Staged]:
     """temporal_store: "sqlite" (a file, durable like the broker and PostgreSQL) or "memory"
     (nothing persisted: an upper bound on what the dev server can do, NOT a durable setup)."""
     variant = TARGETS[name]
-    settings = target_settings(base, name, out_dir)
+    settings = target_settings(base, label or name, out_dir)
     temporal_proc: asyncio.subprocess.Process | None = None
     if name == "workflow":
         port = free_port(also_free_at=1000)
@@ -127,7 +128,7 @@ async def staged(
             settings.temporal_db_file if temporal_store == "sqlite" else None,
             log_file=settings.run_dir / "temporal.log",
         )
-    process = VariantProcess(variant, settings, settings.run_dir / f"{name}.log")
+    process = VariantProcess(variant, settings, settings.run_dir / f"{label or name}.log")
     stores = Stores(settings, variant)
     broker = BrokerProbe(settings) if name == "mq" else None
     temporal = TemporalProbe(settings) if name == "workflow" else None
