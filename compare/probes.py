@@ -10,12 +10,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from common.settings import Settings
 from compare.target import Variant
+
+if TYPE_CHECKING:
+    from aio_pika.abc import AbstractConnection
+    from temporalio.client import Client
 
 PROBE_APP = "compare-probe"
 
@@ -187,7 +192,7 @@ class BrokerProbe:
             "deduct_dlq": settings.amqp_name("inventory.deduct.dlq"),
             "results_dlq": settings.amqp_name("orders.results.dlq"),
         }
-        self._conn = None
+        self._conn: AbstractConnection | None = None
 
     async def depths(self) -> dict[str, int]:
         import aio_pika
@@ -233,9 +238,9 @@ class TemporalProbe:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._client = None
+        self._client: Client | None = None
 
-    async def _get(self):  # -> temporalio.client.Client
+    async def _get(self) -> Client:
         from temporalio.client import Client
 
         if self._client is None:
