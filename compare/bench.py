@@ -56,7 +56,7 @@ class BenchConfig(BaseModel):
 
 QUICK = BenchConfig(
     mode="quick",
-    rates=[5, 10, 25, 50, 75, 100, 150, 200, 300, 400],
+    rates=[5, 10, 15, 25, 35, 50, 75, 100, 150, 200, 300, 400],
     step_s=6.0,
     drain_timeout_s=10.0,
     burst_drain_timeout_s=40.0,
@@ -254,7 +254,7 @@ async def run_step(
 async def sweep(
     st: Staged, cfg: BenchConfig, progress: Progress, rates: Iterable[float] | None = None
 ) -> list[StepResult]:
-    progress(f"{st.name}: warm-up {cfg.warmup_s:g} s at {cfg.warmup_rate:g}/s")
+    progress(f"{st.title}: warm-up {cfg.warmup_s:g} s at {cfg.warmup_rate:g}/s")
     await run_step(
         st, cfg, [Phase(duration_s=cfg.warmup_s, rate=cfg.warmup_rate)], "warm", drain_timeout_s=10
     )
@@ -266,13 +266,13 @@ async def sweep(
         if not step.passed and step.completed_per_s >= 0.95 * rate:
             # Kept up with the offered rate but missed the latency bound: on a shared machine that
             # can be one transient stall. Repeat once; the sweep stops only on a second failure.
-            progress(f"{st.name}: {rate:g}/s kept up but missed the bound ({step.why}); repeating once")
+            progress(f"{st.title}: {rate:g}/s kept up but missed the bound ({step.why}); repeating once")
             first = step.why
             tag = f"s{i:02d}r"
             step = (await _measure(st, cfg, rate, tag)).model_copy(update={"first_attempt": first})
         steps.append(step)
         progress(
-            f"{st.name}: {rate:g}/s -> {step.completed_per_s:g}/s completed, "
+            f"{st.title}: {rate:g}/s -> {step.completed_per_s:g}/s completed, "
             f"accept p99 {_fmt(step.accept.p99_ms)}, terminal p50 {_fmt(step.terminal.p50_ms)} "
             f"p99 {_fmt(step.terminal.p99_ms)} [{'ok' if step.passed else 'FAIL: ' + step.why}]"
         )
@@ -280,7 +280,7 @@ async def sweep(
             break
     # Let a saturated step's backlog drain before anything else runs against this target.
     if steps and not steps[-1].passed:
-        progress(f"{st.name}: waiting (at most {cfg.burst_drain_timeout_s:g} s) for the backlog to drain")
+        progress(f"{st.title}: waiting (at most {cfg.burst_drain_timeout_s:g} s) for the backlog to drain")
         await wait_drained(st.stores, tag, cfg.burst_drain_timeout_s, steps[-1].accepted)
     return steps
 

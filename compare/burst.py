@@ -146,7 +146,7 @@ async def burst(st: Staged, cfg: BenchConfig, sustained: float, progress: Progre
         Phase(duration_s=cfg.burst_tail_s, rate=base),
     ]
     progress(
-        f"{st.name}: burst {cfg.burst_lead_s:g} s at {base:g}/s, {cfg.burst_s:g} s at {peak:g}/s, "
+        f"{st.title}: burst {cfg.burst_lead_s:g} s at {base:g}/s, {cfg.burst_s:g} s at {peak:g}/s, "
         f"{cfg.burst_tail_s:g} s at {base:g}/s"
     )
     tag = "burst"
@@ -207,7 +207,7 @@ async def burst(st: Staged, cfg: BenchConfig, sustained: float, progress: Progre
         resources=sampler.usage(),
     )
     progress(
-        f"{st.name}: burst accept p99 {result.accept_peak.p99_ms} ms during the peak, max backlog "
+        f"{st.title}: burst accept p99 {result.accept_peak.p99_ms} ms during the peak, max backlog "
         f"{result.max_pending} orders, drained {drain if drain is not None else 'NOT'} s after the peak"
     )
     return result
@@ -247,7 +247,7 @@ async def disturb(st: Staged, cfg: BenchConfig, rate: float, progress: Progress)
         return None
     kill_role, pause_role = roles
     progress(
-        f"{st.name}: {cfg.disturb_s:g} s at {rate:g}/s with SIGKILL {kill_role} and "
+        f"{st.title}: {cfg.disturb_s:g} s at {rate:g}/s with SIGKILL {kill_role} and "
         f"SIGSTOP {pause_role} for {cfg.disturb_pause_s:g} s"
     )
     tag = "dist"
@@ -309,7 +309,7 @@ async def disturb(st: Staged, cfg: BenchConfig, rate: float, progress: Progress)
         w.recovery_s = time_to_level(samples, w.end, level)
     anomalies = await st.stores.audit_anomalies(tag)
     progress(
-        f"{st.name}: faults under load: "
+        f"{st.title}: faults under load: "
         + ", ".join(f"{w.label} recovered {w.recovery_s} s after" for w in windows)
         + f"; anomalies {anomalies}"
     )

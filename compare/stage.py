@@ -56,10 +56,15 @@ class Staged:
     temporal: TemporalProbe | None
     temporal_pid: int | None
     temporal_store: str = "sqlite"
+    label: str = ""  # how progress lines name this target (defaults to the variant's name)
 
     @property
     def name(self) -> str:
         return self.variant.name
+
+    @property
+    def title(self) -> str:
+        return self.label or self.variant.name
 
     @property
     def base_url(self) -> str:
@@ -144,6 +149,7 @@ async def staged(
             temporal,
             temporal_proc.pid if temporal_proc else None,
             temporal_store,
+            label or name,
         )
     finally:
         process.stop()
