@@ -293,17 +293,30 @@ def _network_scenarios() -> list[Scenario]:
         ),
         Scenario(
             name="lost-ack",
-            description="consumer -> broker (MQ) / worker -> Temporal (workflow) held, then the link reset: "
-            "work committed, the ack / activity completion lost",
+            description="consumer -> broker held 1.5 s then the link reset (MQ); worker -> Temporal held "
+            "8 s, past the 5 s heartbeat timeout (workflow): work committed, the ack / activity "
+            "completion lost",
             threatens="redelivery of work already done: the dedup table / idempotent activity must absorb it",
             plans={
-                v: Plan(
+                "mq": Plan(
                     schedule=[
-                        Step(at=at, fault=NetworkFault(dependency=dep, roles=_REPORTERS[v], toxic=lost_ack))
+                        Step(at=at, fault=NetworkFault(dependency=MQ, roles=_REPORTERS["mq"], toxic=lost_ack))
                         for at in (0.2, 0.55)
                     ]
-                )
-                for v, dep in (("mq", MQ), ("workflow", TEMPORAL))
+                ),
+                "workflow": Plan(
+                    schedule=[
+                        Step(
+                            at=0.2,
+                            fault=NetworkFault(
+                                dependency=TEMPORAL,
+                                roles=_REPORTERS["workflow"],
+                                toxic=Timeout(direction=Direction.UPSTREAM, seconds=0),
+                                seconds=8,
+                            ),
+                        )
+                    ]
+                ),
             },
         ),
         Scenario(
@@ -411,6 +424,13 @@ CONTROLS: list[ControlCase] = [
     ),
     ControlCase(
         variant="mq",
+        control="no-dedup",
+        scenario="lost-ack",
+        expect=[AnomalyKind.DOUBLE_DEDUCTION],
+        why="the network loses the consumer's acks: the broker redelivers, without dedup it deducts again",
+    ),
+    ControlCase(
+        variant="mq",
         control="direct-publish",
         scenario="crash-after_order_commit",
         expect=[AnomalyKind.STUCK, AnomalyKind.LOST],
@@ -429,6 +449,13 @@ CONTROLS: list[ControlCase] = [
         scenario="crash-after_deduct_commit",
         expect=[AnomalyKind.DOUBLE_DEDUCTION],
         why="the deduction committed, its completion lost: the retried activity deducts again",
+    ),
+    ControlCase(
+        variant="workflow",
+        control="non-idempotent-deduct",
+        scenario="lost-ack",
+        expect=[AnomalyKind.DOUBLE_DEDUCTION],
+        why="the worker is cut off from Temporal past its heartbeat timeout: the deduction is retried",
     ),
     ControlCase(
         variant="workflow",
