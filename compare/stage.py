@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -94,6 +95,9 @@ class Staged:
 def target_settings(base: Settings, name: str, out_dir: Path) -> Settings:
     prefix = f"cr{uuid.uuid4().hex[:6]}_"
     run_dir = (out_dir / "run" / name).resolve()
+    # A previous run into the same --out left its logs, pid files and Temporal store here: a
+    # reused store would start the private server on someone else's history. Start empty.
+    shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     return base.model_copy(
         update={
