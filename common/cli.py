@@ -23,6 +23,11 @@ async def _nothing(_: Settings) -> AsyncIterator[None]:
     yield
 
 
+def _no_controls(text: str) -> None:
+    if text:
+        raise ValueError(f"this target has no controls (got {text!r})")
+
+
 @dataclass(frozen=True)
 class VariantSpec:
     package: str
@@ -32,6 +37,8 @@ class VariantSpec:
     roles: Mapping[str, RoleMain]
     # Dependencies the variant brings up itself around `up` (the Temporal dev server).
     dependencies: Callable[[Settings], AbstractAsyncContextManager[None]] = field(default=_nothing)
+    # Parses CC_CONTROL, raising ValueError for an unknown one, so that a typo fails at once.
+    parse_control: Callable[[str], object] = field(default=_no_controls)
 
 
 def _parser(spec: VariantSpec) -> argparse.ArgumentParser:
@@ -76,6 +83,7 @@ def main(spec: VariantSpec, argv: list[str] | None = None) -> int:
         if args.command == "up":
             settings = settings.model_copy(update={"api_port": args.api_port})
         Faults.from_text(settings.faults, "check", settings.run_dir)  # fail fast on bad specs
+        spec.parse_control(settings.control)
         if args.command == "init":
             asyncio.run(spec.init(settings, args.reset))
             print(f"{spec.package}: initialised", flush=True)
@@ -85,7 +93,7 @@ def main(spec: VariantSpec, argv: list[str] | None = None) -> int:
             asyncio.run(_run_role(spec.roles[args.name], settings, args.name))
     except KeyboardInterrupt:
         return 130
-    except FaultSpecError as exc:
+    except (FaultSpecError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the one readable line; details belong to logs, not a traceback

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from common.cli import VariantSpec, main
+from mq_variant.controls import parse_control
 from mq_variant.init import init
 from mq_variant.roles import ROLES
 
@@ -14,6 +15,7 @@ SPEC = VariantSpec(
     default_api_port=8000,
     init=init,
     roles=ROLES,
+    parse_control=parse_control,
 )
 
 if __name__ == "__main__":

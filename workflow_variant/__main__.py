@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from common.cli import VariantSpec, main
+from workflow_variant.controls import parse_control
 from workflow_variant.dev_server import temporal_dev_server
 from workflow_variant.init import init
 from workflow_variant.roles import ROLES
@@ -15,6 +16,7 @@ SPEC = VariantSpec(
     default_api_port=8001,
     init=init,
     roles=ROLES,
+    parse_control=parse_control,
     dependencies=temporal_dev_server,
 )
 
