@@ -703,6 +703,8 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
             "from the "
             "databases after each step; an order not terminal when the wait ends is recorded at the "
             "censored value. "
+            "completed/s = the step's orders that became terminal / (time from the step's start until the "
+            "last of them did), so a step that passes can show a little less than offered. "
             "Histograms: HdrHistogram, 3 significant digits. Resource use: psutil every 0.5 s on the role "
             "processes "
             "(from their pid files), the PostgreSQL backends of the target's databases, the RabbitMQ node "
