@@ -47,7 +47,12 @@ class Pre:
     text: str
 
 
-Block = H | P | Table | Img | Pre
+@dataclass
+class Ul:
+    items: list[str]
+
+
+Block = H | P | Table | Img | Pre | Ul
 
 
 def _md(blocks: list[Block]) -> str:
@@ -64,6 +69,8 @@ def _md(blocks: list[Block]) -> str:
             out.append("")
         elif isinstance(b, Img):
             out.append(f"![{b.caption}]({b.path.name})\n\n*{b.caption}*\n")
+        elif isinstance(b, Ul):
+            out += [f"- {item}" for item in b.items] + [""]
         else:
             out.append("```\n" + b.text + "\n```\n")
     return "\n".join(out)
@@ -104,6 +111,8 @@ def _html(blocks: list[Block], title: str) -> str:
             head = "".join(f"<th>{_inline(h)}</th>" for h in b.headers)
             rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+        elif isinstance(b, Ul):
+            body.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in b.items) + "</ul>")
         elif isinstance(b, Img):
             data = base64.b64encode(b.path.read_bytes()).decode()
             body.append(
@@ -438,7 +447,7 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
         )
     )
     b.append(H(2, "Verdict"))
-    b += [P("- " + line) for line in results["verdict"]]
+    b.append(Ul(list(results["verdict"])))
 
     b.append(H(2, "Headline figures"))
     b.append(
