@@ -35,6 +35,7 @@ def register(sub: Any) -> None:
     )
     faults.add_argument("--seed", type=int, default=1)
     faults.add_argument("--orders", type=int, default=200)
+    faults.add_argument("--rate", type=float, default=None, help="orders offered per second (default 25)")
     faults.add_argument("--out", type=Path, default=Path("results/faults"))
     faults.add_argument("--controls", action="store_true", help="also run every control of the variants")
     faults.add_argument("--external", action="store_true", help="use the CC_* servers, not private ones")
@@ -82,6 +83,7 @@ def _faults(args: argparse.Namespace) -> int:
             controls=args.controls,
             sandbox=sandbox,
             recovery_s=args.recovery,
+            rate=args.rate,
         )
     )
     print()

@@ -12,6 +12,9 @@
   `controls=True` adds every control of the named variants, each with the scenario that must
   expose it (its expected anomalies in `expected`).
 - `scenario_names`: names from compare.scenario.catalogue(), or ["all"].
+- `rate`: orders per second the workload offers (default 25; the Temporal dev server here
+  completes about 15 workflows/s, so at 25/s part of the workflow variant's "time to converge"
+  is its backlog draining: compare with the baseline run's `drain_s`, or lower the rate).
 - `sandbox`: None starts private PostgreSQL / RabbitMQ / Temporal servers for the run and stops
   them at the end; pass `Sandbox.external(...)` to use given servers (destructive scenarios are
   then skipped).
@@ -141,6 +144,7 @@ async def run_scenarios(
     controls: bool = False,
     sandbox: Sandbox | None = None,
     recovery_s: float = 60.0,
+    rate: float | None = None,
 ) -> list[ScenarioResult]:
     cases = plan_cases(variant_names, scenario_names, controls=controls)
     say = progress or (lambda _: None)
@@ -154,7 +158,7 @@ async def run_scenarios(
         for i, case in enumerate(cases, 1):
             say(f"[{i}/{len(cases)}] {case.label}")
             result = await run_case(case, sandbox, seed=seed, orders=orders, out_dir=out_dir,
-                                    say=say, recovery_s=recovery_s)  # fmt: skip
+                                    say=say, recovery_s=recovery_s, rate=rate)  # fmt: skip
             results.append(result)
             say(f"[{i}/{len(cases)}] {case.label}: {result.status.upper()} {_brief(result)}")
             _write(
@@ -184,6 +188,7 @@ async def run_case(
     out_dir: Path,
     say: Progress,
     recovery_s: float = 60.0,
+    rate: float | None = None,
 ) -> ScenarioResult:
     scenario = case.scenario
     control = case.control.control if case.control else None
@@ -202,7 +207,7 @@ async def run_case(
     plan = _plan(scenario, case.variant, seed, restarts=sandbox.private)
     if plan.isolate and not netns.available():
         return base.model_copy(update={"note": "needs network namespaces (root and iproute2)"})
-    run = _Run(case, plan, sandbox, seed=seed, orders=orders, out_dir=out_dir, say=say)
+    run = _Run(case, plan, sandbox, seed=seed, orders=orders, out_dir=out_dir, say=say, rate=rate)
     started = time.monotonic()
     try:
         result = await run.execute(base, recovery_s)
@@ -254,6 +259,7 @@ class _Run:
         orders: int,
         out_dir: Path,
         say: Progress,
+        rate: float | None = None,
     ) -> None:
         self.case = case
         self.plan = plan
@@ -261,7 +267,9 @@ class _Run:
         self.profile = PROFILES[case.variant]
         self.say = say
         self.seed = seed
-        self.spec = case.scenario.workload.model_copy(update={"orders": orders})
+        self.spec = case.scenario.workload.model_copy(
+            update={"orders": orders} | ({"rate": rate} if rate else {})
+        )
         tag = uuid.uuid4().hex[:8]
         self.workload = Workload(self.spec, f"o{tag}", seed)
         self.history = History()
