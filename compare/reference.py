@@ -20,17 +20,14 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy import text
-
 from common.api import OrderService, serve
 from common.cli import VariantSpec, main
-from common.db import create_schema, engine_for
-from common.domain import Order, PlaceOrder, StockLevel
+from common.db import create_schema
+from common.domain import Order, PlaceOrder
 from common.faults import Faults
-from common.orders import OrderRepository
 from common.schema import InventorySchema, OrdersSchema
+from common.service import OrderServiceBase
 from common.settings import Settings
-from common.stock import StockRepository
 from compare.target import Variant
 
 DB_CODE = "ref"
@@ -40,54 +37,24 @@ _ORDERS = OrdersSchema(outbox=False, dedup=False)
 _INVENTORY = InventorySchema(outbox=False)
 
 
-class ReferenceService:
+class ReferenceService(OrderServiceBase):
     """Synchronous, unsafe: order insert, deduction, status update, each its own transaction."""
 
     def __init__(self, settings: Settings) -> None:
-        self._orders_db = engine_for(settings, settings.database(DB_CODE, "orders"), pool_size=20)
-        self._inventory_db = engine_for(settings, settings.database(DB_CODE, "inventory"), pool_size=20)
-        self._orders = OrderRepository(_ORDERS)
-        self._stock = StockRepository(_INVENTORY)
-
-    async def close(self) -> None:
-        await self._orders_db.dispose()
-        await self._inventory_db.dispose()
+        super().__init__(settings, DB_CODE, _ORDERS, _INVENTORY, orders_pool=20, inventory_pool=20)
 
     async def place_order(self, cmd: PlaceOrder) -> Order:
-        async with self._orders_db.begin() as conn:
-            order, created = await self._orders.add(conn, cmd)
+        async with self.orders_db.begin() as conn:
+            order, created = await self.orders.add(conn, cmd)
         if not created:
             return order
-        async with self._inventory_db.begin() as conn:
-            outcome = await self._stock.deduct(conn, cmd.order_id, cmd.lines, f"ref-{cmd.order_id}")
-        async with self._orders_db.begin() as conn:
-            await self._orders.settle(conn, outcome)
-            settled = await self._orders.get(conn, cmd.order_id)
+        async with self.inventory_db.begin() as conn:
+            outcome = await self.stock.deduct(conn, cmd.order_id, cmd.lines, f"ref-{cmd.order_id}")
+        async with self.orders_db.begin() as conn:
+            await self.orders.settle(conn, outcome)
+            settled = await self.orders.get(conn, cmd.order_id)
         assert settled is not None
         return settled
-
-    async def get_order(self, order_id: str) -> Order | None:
-        async with self._orders_db.connect() as conn:
-            return await self._orders.get(conn, order_id)
-
-    async def get_stock(self, sku: str) -> StockLevel | None:
-        async with self._inventory_db.connect() as conn:
-            return await self._stock.get(conn, sku)
-
-    async def set_stock(self, sku: str, quantity: int) -> StockLevel:
-        async with self._inventory_db.begin() as conn:
-            return await self._stock.set(conn, sku, quantity)
-
-    async def readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        for name, engine in (("orders_db", self._orders_db), ("inventory_db", self._inventory_db)):
-            try:
-                async with engine.connect() as conn:
-                    await conn.execute(text("SELECT 1"))
-                checks[name] = "ok"
-            except Exception as exc:
-                checks[name] = f"unavailable: {type(exc).__name__}"
-        return checks
 
 
 @asynccontextmanager

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Table
+
 from common.api import serve
 from common.db import engine_for
 from common.faults import Faults
 from common.settings import Settings
 from mq_variant import topology
-from mq_variant.consumer import InboxConsumer
+from mq_variant.consumer import Handler, InboxConsumer
 from mq_variant.controls import parse_control
 from mq_variant.deduction import handle_deduct
 from mq_variant.messages import DeductStock, StockResult
@@ -29,41 +34,59 @@ async def inventory_relay(settings: Settings, faults: Faults) -> None:
     await Relay(settings, settings.database(DB_CODE, "inventory"), faults, "inventory-relay").run()
 
 
-async def inventory_consumer(settings: Settings, faults: Faults) -> None:
-    engine = engine_for(settings, settings.database(DB_CODE, "inventory"), pool_size=2)
+async def _consume(
+    settings: Settings,
+    faults: Faults,
+    *,
+    side: str,
+    dedup_table: Table,
+    queue_name: str,
+    model: type[BaseModel],
+    handler: Handler[Any],
+    name: str,
+) -> None:
+    engine = engine_for(settings, settings.database(DB_CODE, side), pool_size=2)
     try:
         await InboxConsumer(
             settings=settings,
             engine=engine,
-            dedup_table=INVENTORY.dedup,
-            queue_name=topology.names(settings).deduct_queue,
-            model=DeductStock,
-            handler=handle_deduct,
+            dedup_table=dedup_table,
+            queue_name=queue_name,
+            model=model,
+            handler=handler,
             faults=faults,
             control=parse_control(settings.control),
-            name="inventory-consumer",
+            name=name,
         ).run()
     finally:
         await engine.dispose()
+
+
+async def inventory_consumer(settings: Settings, faults: Faults) -> None:
+    await _consume(
+        settings,
+        faults,
+        side="inventory",
+        dedup_table=INVENTORY.dedup,
+        queue_name=topology.names(settings).deduct_queue,
+        model=DeductStock,
+        handler=handle_deduct,
+        name="inventory-consumer",
+    )
 
 
 async def order_result_consumer(settings: Settings, faults: Faults) -> None:
-    engine = engine_for(settings, settings.database(DB_CODE, "orders"), pool_size=2)
     assert ORDERS.dedup is not None
-    try:
-        await InboxConsumer(
-            settings=settings,
-            engine=engine,
-            dedup_table=ORDERS.dedup,
-            queue_name=topology.names(settings).result_queue,
-            model=StockResult,
-            handler=handle_result,
-            faults=faults,
-            control=parse_control(settings.control),
-            name="order-result-consumer",
-        ).run()
-    finally:
-        await engine.dispose()
+    await _consume(
+        settings,
+        faults,
+        side="orders",
+        dedup_table=ORDERS.dedup,
+        queue_name=topology.names(settings).result_queue,
+        model=StockResult,
+        handler=handle_result,
+        name="order-result-consumer",
+    )
 
 
 ROLES = {

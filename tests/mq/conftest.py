@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import aio_pika
 import pytest
 
 from common.settings import Settings
+from compare.sandbox import PrivatePostgres, PrivateRabbit
 from compare.target import MQ
 from mq_variant import topology
 from tests.support import VariantRun, variant_runs
@@ -30,6 +33,34 @@ async def start_mq(base_settings: Settings, tmp_path: Path) -> AsyncIterator[Sta
     """Start the MQ variant (fresh databases and queues); call with env={"CC_FAULTS": ...}."""
     async with variant_runs(MQ, base_settings, tmp_path, MqRun) as start:
         yield start
+
+
+def _private_dir(kind: str) -> Path:
+    base = Path(tempfile.mkdtemp(prefix=f"cc-test-{kind}-"))
+    os.chmod(base, 0o755)  # the servers run as the rabbitmq / postgres users
+    return base
+
+
+@pytest.fixture
+async def private_rabbit() -> AsyncIterator[PrivateRabbit]:
+    """A RabbitMQ node of the test's own, so that stopping it never touches the shared one."""
+    rabbit = PrivateRabbit(_private_dir("rabbit"))
+    await rabbit.start()
+    try:
+        yield rabbit
+    finally:
+        await rabbit.stop()
+
+
+@pytest.fixture
+async def private_postgres() -> AsyncIterator[PrivatePostgres]:
+    """A PostgreSQL cluster of the test's own, so that crashing it never touches the shared one."""
+    pg = PrivatePostgres(_private_dir("pg"))
+    await pg.start()
+    try:
+        yield pg
+    finally:
+        await pg.stop(mode="immediate")
 
 
 async def delete_topology(settings: Settings) -> None:

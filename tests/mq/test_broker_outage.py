@@ -4,12 +4,6 @@ are delivered after it returns. A private RabbitMQ node, so the shared one is ne
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
 
 from compare.sandbox import PrivateRabbit
 from tests.mq.conftest import StartMq
@@ -18,20 +12,8 @@ from tests.mq.test_faults import assert_no_double_deduction
 ONE_APPLE = [{"sku": "apple", "quantity": 1}]
 
 
-@pytest.fixture
-async def private_rabbit() -> AsyncIterator[PrivateRabbit]:
-    base = Path(tempfile.mkdtemp(prefix="cc-test-rabbit-"))
-    os.chmod(base, 0o755)
-    rabbit = PrivateRabbit(base)
-    await rabbit.start()
-    try:
-        yield rabbit
-    finally:
-        await rabbit.stop()
-
-
 async def test_broker_down_orders_accepted_then_all_delivered(
-    start_mq: StartMq, private_rabbit: PrivateRabbit
+    private_rabbit: PrivateRabbit, start_mq: StartMq
 ) -> None:
     mq = await start_mq(amqp_url=private_rabbit.url)
     await mq.set_stock("apple", 100)

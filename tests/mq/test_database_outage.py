@@ -5,13 +5,8 @@ A private PostgreSQL cluster, so the shared one is never touched."""
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from compare.sandbox import PrivatePostgres
 from tests.mq.conftest import StartMq
@@ -20,20 +15,8 @@ from tests.mq.test_faults import assert_no_double_deduction
 ONE_APPLE = [{"sku": "apple", "quantity": 1}]
 
 
-@pytest.fixture
-async def private_postgres() -> AsyncIterator[PrivatePostgres]:
-    base = Path(tempfile.mkdtemp(prefix="cc-test-pg-"))
-    os.chmod(base, 0o755)
-    pg = PrivatePostgres(base)
-    await pg.start()
-    try:
-        yield pg
-    finally:
-        await pg.stop(mode="immediate")
-
-
 async def test_database_crash_gives_503_then_everything_settles(
-    start_mq: StartMq, private_postgres: PrivatePostgres
+    private_postgres: PrivatePostgres, start_mq: StartMq
 ) -> None:
     mq = await start_mq(pg_url=private_postgres.url)
     await mq.set_stock("apple", 1000)
