@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -79,7 +80,7 @@ def main(spec: VariantSpec, argv: list[str] | None = None) -> int:
     try:
         settings = Settings()
         if args.command == "up" and args.api_port is None:
-            args.api_port = settings.api_port if "CC_API_PORT" in _env() else spec.default_api_port
+            args.api_port = settings.api_port if "CC_API_PORT" in os.environ else spec.default_api_port
         if args.command == "up":
             settings = settings.model_copy(update={"api_port": args.api_port})
         Faults.from_text(settings.faults, "check", settings.run_dir)  # fail fast on bad specs
@@ -100,9 +101,3 @@ def main(spec: VariantSpec, argv: list[str] | None = None) -> int:
         print(f"error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1
     return 0
-
-
-def _env() -> Mapping[str, str]:
-    import os
-
-    return os.environ
