@@ -17,20 +17,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from common.db import drop_database, engine_for
-from common.settings import Settings
-from common.temporal_dev import start_dev_server
-from compare.target import WORKFLOW, VariantProcess
-from tests.support import free_port
+from common.db import engine_for
+from tests.workflow.stack import workflow_stack
 
 MAX_WAIT_S = 300.0
 
@@ -102,23 +96,10 @@ async def latency(
 
 
 async def main(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        address = f"127.0.0.1:{free_port()}"
-        server = await start_dev_server(address, home / "temporal.sqlite", log_file=home / "temporal.log")
-        prefix = f"b{uuid.uuid4().hex[:8]}_"
-        settings = Settings(
-            db_prefix=prefix,
-            temporal_queue_prefix=prefix,
-            temporal_address=address,
-            run_dir=home / "run",
-            api_port=free_port(),
-        )
-        process = VariantProcess(WORKFLOW, settings, home / "variant.log")
-        process.start(reset=True)
+    async with workflow_stack("b", persist=True) as (settings, process):
+        prefix = settings.db_prefix
         db = engine_for(settings, settings.database("wf", "orders"), pool_size=2)
         try:
-            await process.wait_ready()
             async with httpx.AsyncClient(base_url=process.base_url, timeout=60) as http:
                 (await http.put("/stock/bench", json={"quantity": 1_000_000})).raise_for_status()
                 tps = await throughput(http, db, prefix, args.orders, args.concurrency)
@@ -137,11 +118,6 @@ async def main(args: argparse.Namespace) -> None:
                 )
         finally:
             await db.dispose()
-            process.stop()
-            server.terminate()
-            await server.wait()
-            for side in ("orders", "inventory"):
-                await drop_database(settings, settings.database("wf", side))
 
 
 def _args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -15,18 +15,14 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 
 import httpx
 from sqlalchemy import text
 
-from common.db import drop_database, engine_for
+from common.db import engine_for
 from common.settings import Settings
-from common.temporal_dev import start_dev_server
-from compare.target import WORKFLOW, VariantProcess
-from tests.support import free_port
+from tests.workflow.stack import workflow_stack
 from workflow_variant.client import connect
 from workflow_variant.messages import workflow_id
 
@@ -34,29 +30,9 @@ HISTORIES = Path(__file__).with_name("histories")
 
 
 async def capture() -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        home = Path(tmp)
-        address = f"127.0.0.1:{free_port()}"
-        server = await start_dev_server(address, None, log_file=home / "temporal.log")
-        prefix = f"h{uuid.uuid4().hex[:8]}_"
-        settings = Settings(
-            db_prefix=prefix,
-            temporal_queue_prefix=prefix,
-            temporal_address=address,
-            run_dir=home / "run",
-            api_port=free_port(),
-        )
-        process = VariantProcess(WORKFLOW, settings, home / "variant.log")
-        process.start({"CC_FAULTS": "inventory-worker/after_deduct_commit=raise,times=1"}, reset=True)
-        try:
-            await process.wait_ready()
-            await _run_orders(settings, process.base_url, prefix)
-        finally:
-            process.stop()
-            server.terminate()
-            await server.wait()
-            for side in ("orders", "inventory"):
-                await drop_database(settings, settings.database("wf", side))
+    faults = {"CC_FAULTS": "inventory-worker/after_deduct_commit=raise,times=1"}
+    async with workflow_stack("h", persist=False, env=faults) as (settings, process):
+        await _run_orders(settings, process.base_url, settings.db_prefix)
 
 
 async def _run_orders(settings: Settings, base_url: str, prefix: str) -> None:
