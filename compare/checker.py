@@ -283,7 +283,12 @@ class StateReader:
 
     `db_code` is the variant's database code ("mq" / "wf"); `dead_letter_queues` the broker queue
     names to count (MQ); `temporal` True to describe workflows `order-<id>` (workflow variant).
+    On a database other runs share, `order_prefix` keeps to this run's orders and
+    `dead_letters_before` is the dead-letter depth its count starts from.
     """
+
+    order_prefix: str = ""
+    dead_letters_before: int = 0
 
     def __init__(
         self,
@@ -311,11 +316,24 @@ class StateReader:
     async def read(self, history: History, *, workflows: bool = True) -> SystemState:
         skus = list(history.initial_stock)
         async with self._orders.connect() as conn:
-            rows = (await conn.execute(text("SELECT order_id, status, lines, reason FROM t_order"))).all()
+            rows = (
+                await conn.execute(
+                    text(
+                        "SELECT order_id, status, lines, reason FROM t_order WHERE starts_with(order_id, :p)"
+                    ),
+                    {"p": self.order_prefix},
+                )
+            ).all()
             orders_outbox = await _count_if_exists(conn, "t_local_msg")
         async with self._inventory.connect() as conn:
             ledger = (
-                await conn.execute(text("SELECT order_id, sku, quantity, source_id FROM t_deduction_log"))
+                await conn.execute(
+                    text(
+                        "SELECT order_id, sku, quantity, source_id FROM t_deduction_log"
+                        " WHERE starts_with(order_id, :p)"
+                    ),
+                    {"p": self.order_prefix},
+                )
             ).all()
             stock = (
                 await conn.execute(
@@ -339,13 +357,14 @@ class StateReader:
             outbox_rows=outbox,
         )
         if self._dlqs:
-            state.dead_letters = await self._count_dead_letters()
+            state.dead_letters = max(0, await self.dead_letters() - self.dead_letters_before)
         if self._temporal and workflows:
             ids = set(history.orders) | set(state.orders)
             state.workflows = await self._workflow_statuses(sorted(ids))
         return state
 
-    async def _count_dead_letters(self) -> int:
+    async def dead_letters(self) -> int:
+        """Messages now in the dead-letter queues."""
         total = 0
         connection = await aio_pika.connect(self._settings.amqp_url, timeout=10)
         async with connection:

@@ -2,9 +2,10 @@
 
 - arm:     arms a fault point in the variant's processes (CC_FAULTS: crash / raise / delay /
            duplicate); `times` bounds it, counted across restarts
-- kill:    SIGKILL of a role process (the supervisor restarts it)
-- pause:   SIGSTOP of a role process, SIGCONT after `seconds`
-- restart: restart of PostgreSQL / RabbitMQ / Temporal (private sandbox only), `downtime_s`
+- kill:    SIGKILL of a role process (its supervisor restarts it), or of a role's container
+- pause:   SIGSTOP of a role process (or `docker compose pause`), resumed after `seconds`
+- restart: a crash of PostgreSQL / RabbitMQ / Temporal, up again after `downtime_s` (servers the
+           suite owns: its private sandbox, or a compose deployment's containers)
 - network: a proxy toxic between role(s) and a dependency for `seconds`: latency, timeout (one
            direction: the lost ack / lost confirm), reset_peer, limit_data, down (a partition)
 - poison:  malformed messages published straight into the broker (MQ)
@@ -21,23 +22,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import aio_pika
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.settings import Settings
+from compare.compose import ComposeError
 from compare.history import FaultEvent, History
 from compare.netns import RoleNamespace
 from compare.proxy import FaultProxy, Toxic
+from compare.roles import Roles, RoleUnavailable
 from compare.sandbox import Dependency, Sandbox
-from compare.target import VariantProcess
 
 
 class _Fault(BaseModel):
@@ -149,12 +149,19 @@ POISON_BODIES: list[tuple[bytes, str | None]] = [
 ]
 
 
+class Dependencies(Protocol):
+    """Restarts of the servers a run depends on (compare.sandbox.Sandbox, compare.compose)."""
+
+    def can_restart(self, dep: Dependency) -> bool: ...
+    async def restart(self, dep: Dependency, downtime_s: float) -> None: ...
+
+
 @dataclass
 class FaultContext:
     """What injectors act on during one run."""
 
-    process: VariantProcess
-    sandbox: Sandbox
+    roles: Roles
+    dependencies: Dependencies
     proxies: dict[tuple[Dependency, str | None], FaultProxy]
     direct: Settings  # the run's settings with the real (not proxied) addresses
     history: History
@@ -179,8 +186,8 @@ class FaultContext:
         for proxy in self.proxies.values():
             proxy.clear()
         for role in list(self.paused):
-            with contextlib.suppress(ProcessLookupError, RuntimeError):
-                self.process.signal_role(role, signal.SIGCONT)
+            with contextlib.suppress(RoleUnavailable, ComposeError):
+                await self.roles.resume(role)
             self.paused.discard(role)
         for ns in self.namespaces.values():
             if ns.partitioned:
@@ -192,26 +199,24 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
     label = fault.label()
     if isinstance(fault, KillRole):
         try:
-            pid = await _signal_live(ctx, fault.role, signal.SIGKILL)
-            ctx.event("instant", label, f"pid {pid}")
-        except (ProcessLookupError, RuntimeError) as exc:
+            ctx.event("instant", label, await ctx.roles.kill(fault.role))
+        except (RoleUnavailable, ComposeError) as exc:
             ctx.event("instant", label, f"missed: {exc}")
     elif isinstance(fault, PauseRole):
         try:
-            pid = await _signal_live(ctx, fault.role, signal.SIGSTOP)
-        except (ProcessLookupError, RuntimeError) as exc:
+            detail = await ctx.roles.pause(fault.role)
+        except (RoleUnavailable, ComposeError) as exc:
             ctx.event("instant", label, f"missed: {exc}")
             return
         ctx.paused.add(fault.role)
-        ctx.event("start", label, f"pid {pid}")
+        ctx.event("start", label, detail)
         await asyncio.sleep(fault.seconds)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGCONT)
+        await ctx.roles.resume(fault.role)
         ctx.paused.discard(fault.role)
         ctx.event("heal", label)
     elif isinstance(fault, RestartDependency):
         ctx.event("start", label)
-        await ctx.sandbox.restart(fault.dependency, fault.downtime_s)
+        await ctx.dependencies.restart(fault.dependency, fault.downtime_s)
         ctx.event("heal", label)
     elif isinstance(fault, NetworkFault):
         proxies = ctx.proxies_for(fault.dependency, fault.roles)
@@ -235,18 +240,6 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
         sent = await publish_poison(ctx.direct, fault.count)
         ctx.history.poison_messages += sent
         ctx.event("instant", label, f"{sent} published")
-
-
-async def _signal_live(ctx: FaultContext, role: str, sig: signal.Signals, wait_s: float = 5.0) -> int:
-    """Signal the role's current process; if it is between a death and its restart, wait for it."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return ctx.process.signal_role(role, sig)
-        except (ProcessLookupError, RuntimeError):
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 async def publish_poison(settings: Settings, count: int) -> int:

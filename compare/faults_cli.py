@@ -2,12 +2,21 @@
 
     python -m compare scenarios
     python -m compare faults --variant mq|workflow|both --scenario NAME|all [--seed N] [--orders N]
-                             [--out DIR] [--controls] [--external]
+                             [--out DIR] [--controls] [--target local|external|compose|addresses]
 
 --scenario may be given several times. --variant also takes one control, e.g. mq:no-dedup.
 --controls adds every control of the chosen variants (each with the scenario that must expose it).
---external uses the servers from the CC_* settings instead of private ones (no dependency restarts).
-The exit code is 0 when every run passed, 1 when any failed or broke.
+--target says what the runs act on (compare.deployment):
+  local      (default) the suite starts private PostgreSQL / RabbitMQ / Temporal and the variants
+  external   the suite starts the variants on the servers of the CC_* settings (no dependency
+             restarts); --external is the same
+  compose    a running `docker compose` deployment of --compose-file (default docker-compose.yml);
+             container kills / pauses / dependency restarts only where a Docker engine answers
+  addresses  variants already running at --api-url (VARIANT=URL), dependencies from CC_*; process
+             faults through the supervisor's pid files when --run-dir (VARIANT=DIR) is given
+Against compose and addresses the runs that need fault points, fault proxies, namespaces or the
+controls are skipped, each with its reason. The exit code is 0 when every run passed or was
+skipped, 1 when any failed or broke, 2 when the target cannot be used.
 """
 
 from __future__ import annotations
@@ -21,13 +30,20 @@ from pathlib import Path
 from typing import Any
 
 from common.settings import Settings
+from compare.compose import ComposeError
+from compare.deployment import Deployment, DeploymentError, from_addresses, from_compose, wait_ready
 from compare.runner import ScenarioResult, plan_cases, run_scenarios
 from compare.sandbox import Sandbox
 from compare.scenario import CONTROLS, catalogue
 
 
 def register(sub: Any) -> None:
-    faults = sub.add_parser("faults", help="run fault scenarios against the variants and check them")
+    faults = sub.add_parser(
+        "faults",
+        help="run fault scenarios against the variants and check them",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     faults.add_argument("--variant", action="append", default=None,
                         help="mq, workflow, both, or a control such as mq:no-dedup (repeatable)")  # fmt: skip
     faults.add_argument(
@@ -38,7 +54,15 @@ def register(sub: Any) -> None:
     faults.add_argument("--rate", type=float, default=None, help="orders offered per second (default 25)")
     faults.add_argument("--out", type=Path, default=Path("results/faults"))
     faults.add_argument("--controls", action="store_true", help="also run every control of the variants")
-    faults.add_argument("--external", action="store_true", help="use the CC_* servers, not private ones")
+    faults.add_argument("--target", choices=("local", "external", "compose", "addresses"), default="local",
+                        help="what the runs act on (below)")  # fmt: skip
+    faults.add_argument("--external", action="store_true", help="the same as --target external")
+    faults.add_argument("--compose-file", action="append", type=Path, default=None,
+                        help="compose file (repeatable; default docker-compose.yml)")  # fmt: skip
+    faults.add_argument("--api-url", action="append", default=None,
+                        help="--target addresses: VARIANT=URL (or URL with one variant)")  # fmt: skip
+    faults.add_argument("--run-dir", action="append", default=None,
+                        help="--target addresses: VARIANT=DIR, a variant's CC_RUN_DIR (or DIR)")  # fmt: skip
     faults.add_argument("--recovery", type=float, default=60.0, help="seconds allowed to converge")
     faults.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
     faults.set_defaults(func=_faults)
@@ -65,10 +89,19 @@ def _faults(args: argparse.Namespace) -> int:
         for case in cases:
             print(case.label)
         return 0
+    target = "external" if args.external else args.target
     sandbox = None
-    if args.external:
-        s = Settings()
-        sandbox = Sandbox.external(s.pg_url, s.amqp_url, s.temporal_address)
+    deployment = None
+    try:
+        if target == "external":
+            s = Settings()
+            sandbox = Sandbox.external(s.pg_url, s.amqp_url, s.temporal_address)
+        elif target in ("compose", "addresses"):
+            deployment = asyncio.run(_deployment(target, args, sorted({c.variant for c in cases})))
+            print(deployment.describe(), flush=True)
+    except (ValueError, DeploymentError, ComposeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(
         f"{len(cases)} runs, seed {args.seed}, {args.orders} orders each; results in {args.out}/", flush=True
     )
@@ -82,6 +115,7 @@ def _faults(args: argparse.Namespace) -> int:
             _print,
             controls=args.controls,
             sandbox=sandbox,
+            deployment=deployment,
             recovery_s=args.recovery,
             rate=args.rate,
         )
@@ -90,6 +124,36 @@ def _faults(args: argparse.Namespace) -> int:
     print(summary_table(results))
     print(f"\nJSON: {args.out / 'faults.json'}")
     return 0 if all(r.status in ("pass", "skipped") for r in results) else 1
+
+
+def per_variant(values: list[str] | None, variants: list[str], what: str) -> dict[str, str]:
+    """VARIANT=VALUE pairs, or one bare VALUE when one variant is chosen."""
+    out: dict[str, str] = {}
+    for value in values or []:
+        name, sep, rest = value.partition("=")
+        if sep and name in ("mq", "workflow"):
+            out[name] = rest
+        elif (len(variants) == 1 and not sep) or (len(variants) == 1 and name not in ("mq", "workflow")):
+            out[variants[0]] = value
+        else:
+            raise ValueError(f"{what} {value!r}: write VARIANT=VALUE (mq= or workflow=)")
+    return out
+
+
+async def _deployment(target: str, args: argparse.Namespace, variants: list[str]) -> Deployment:
+    """The deployment named on the command line, checked to answer before any run starts."""
+    if target == "compose":
+        deployment = await from_compose(args.compose_file or [Path("docker-compose.yml")], variants)
+    else:
+        urls = per_variant(args.api_url, variants, "--api-url")
+        missing = [v for v in variants if v not in urls]
+        if missing:
+            raise ValueError(f"--target addresses needs --api-url for {', '.join(missing)}")
+        run_dirs = {v: Path(d) for v, d in per_variant(args.run_dir, variants, "--run-dir").items()}
+        deployment = from_addresses(urls, run_dirs)
+    for deployed in deployment.variants.values():
+        await wait_ready(deployed.api_url, timeout=15)
+    return deployment
 
 
 def _print(line: str) -> None:

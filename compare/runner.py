@@ -54,11 +54,24 @@ from common.db import drop_database
 from common.settings import Settings
 from compare import netns
 from compare.checker import AnomalyKind, StateReader, SystemState, Verdict, converged, judge
-from compare.fault import FaultContext, dependency_env, faults_env, role_env
+from compare.deployment import Deployment, NoRestarts, wait_ready
+from compare.fault import (
+    Dependencies,
+    FaultContext,
+    KernelPartition,
+    KillRole,
+    NetworkFault,
+    PauseRole,
+    RestartDependency,
+    dependency_env,
+    faults_env,
+    role_env,
+)
 from compare.history import FaultEvent, History
 from compare.nemesis import draw, run_schedule
 from compare.netns import RoleNamespace
 from compare.proxy import FaultProxy
+from compare.roles import NoRoles, Roles, SupervisedRoles
 from compare.sandbox import Dependency, Sandbox, free_port
 from compare.scenario import CONTROLS, PROFILES, ControlCase, Plan, Scenario, catalogue, scenario_named
 from compare.target import VARIANTS, VariantProcess
@@ -143,21 +156,27 @@ async def run_scenarios(
     *,
     controls: bool = False,
     sandbox: Sandbox | None = None,
+    deployment: Deployment | None = None,
     recovery_s: float = 60.0,
     rate: float | None = None,
 ) -> list[ScenarioResult]:
     cases = plan_cases(variant_names, scenario_names, controls=controls)
     say = progress or (lambda _: None)
     os.makedirs(out_dir, exist_ok=True)
-    owned = sandbox is None
-    if sandbox is None:
+    owned = sandbox is None and deployment is None
+    target: Sandbox | Deployment
+    if deployment is not None:
+        target = deployment
+    elif sandbox is not None:
+        target = sandbox
+    else:
         say(f"starting private servers: {', '.join(sorted(dependencies_of(cases)))}")
-        sandbox = await Sandbox.private_servers(dependencies_of(cases))
+        target = sandbox = await Sandbox.private_servers(dependencies_of(cases))
     results: list[ScenarioResult] = []
     try:
         for i, case in enumerate(cases, 1):
             say(f"[{i}/{len(cases)}] {case.label}")
-            result = await run_case(case, sandbox, seed=seed, orders=orders, out_dir=out_dir,
+            result = await run_case(case, target, seed=seed, orders=orders, out_dir=out_dir,
                                     say=say, recovery_s=recovery_s, rate=rate)  # fmt: skip
             results.append(result)
             say(f"[{i}/{len(cases)}] {case.label}: {result.status.upper()} {_brief(result)}")
@@ -165,8 +184,8 @@ async def run_scenarios(
                 out_dir / "faults.json", json.dumps([r.model_dump(mode="json") for r in results], indent=1)
             )
     finally:
-        if owned:
-            await sandbox.close()
+        if owned and isinstance(target, Sandbox):
+            await target.close()
     return results
 
 
@@ -181,7 +200,7 @@ def _brief(r: ScenarioResult) -> str:
 
 async def run_case(
     case: Case,
-    sandbox: Sandbox,
+    target: Sandbox | Deployment,
     *,
     seed: int,
     orders: int,
@@ -202,12 +221,15 @@ async def run_case(
         status="skipped",
         expected=case.control.expect if case.control else [],
     )
-    if scenario.destructive and not sandbox.private:
-        return base.model_copy(update={"note": "needs the private sandbox (restarts a dependency)"})
-    plan = _plan(scenario, case.variant, seed, restarts=sandbox.private)
-    if plan.isolate and not netns.available():
-        return base.model_copy(update={"note": "needs network namespaces (root and iproute2)"})
-    run = _Run(case, plan, sandbox, seed=seed, orders=orders, out_dir=out_dir, say=say, rate=rate)
+    plan = _plan(scenario, case.variant, seed, restarts=_can_restart(target))
+    reason = unsupported(case, plan, target)
+    if reason is not None:
+        return base.model_copy(update={"note": reason})
+    run: _Run
+    if isinstance(target, Deployment):
+        run = _DeployedRun(case, plan, target, seed=seed, orders=orders, out_dir=out_dir, say=say, rate=rate)
+    else:
+        run = _Run(case, plan, target, seed=seed, orders=orders, out_dir=out_dir, say=say, rate=rate)
     started = time.monotonic()
     try:
         result = await run.execute(base, recovery_s)
@@ -242,6 +264,34 @@ def fired_points(log: Path) -> dict[str, int]:
     return dict(fired)
 
 
+def _can_restart(target: Sandbox | Deployment) -> bool:
+    if isinstance(target, Deployment):
+        return target.dependencies is not None
+    return target.private
+
+
+def unsupported(case: Case, plan: Plan, target: Sandbox | Deployment) -> str | None:
+    """Why this run cannot be done against this target, or None."""
+    faults = [step.fault for step in plan.schedule]
+    if isinstance(target, Sandbox):
+        if case.scenario.destructive and not target.private:
+            return "needs the private sandbox (restarts a dependency)"
+        if plan.isolate and not netns.available():
+            return "needs network namespaces (root and iproute2)"
+        return None
+    if case.control is not None:
+        return "a control needs the variant started by the suite (CC_CONTROL)"
+    if plan.arm:
+        return "arms fault points: CC_FAULTS is fixed when a deployment starts"
+    if plan.isolate or any(isinstance(f, NetworkFault | KernelPartition) for f in faults):
+        return "needs the suite's fault proxies / network namespaces between roles and dependencies"
+    if any(isinstance(f, KillRole | PauseRole) for f in faults) and case.variant not in target.roles:
+        return f"process faults: {target.no_roles_reason}"
+    if any(isinstance(f, RestartDependency) for f in faults) and target.dependencies is None:
+        return f"dependency restarts: {target.no_roles_reason}"
+    return None
+
+
 def _plan(scenario: Scenario, variant: str, seed: int, *, restarts: bool) -> Plan:
     if scenario.nemesis:
         return draw(PROFILES[variant], seed, restarts=restarts)
@@ -249,11 +299,13 @@ def _plan(scenario: Scenario, variant: str, seed: int, *, restarts: bool) -> Pla
 
 
 class _Run:
+    """One run against a variant the suite starts itself, on the sandbox's servers."""
+
     def __init__(
         self,
         case: Case,
         plan: Plan,
-        sandbox: Sandbox,
+        target: Sandbox | Deployment,
         *,
         seed: int,
         orders: int,
@@ -263,38 +315,44 @@ class _Run:
     ) -> None:
         self.case = case
         self.plan = plan
-        self.sandbox = sandbox
         self.profile = PROFILES[case.variant]
         self.say = say
         self.seed = seed
         self.spec = case.scenario.workload.model_copy(
             update={"orders": orders} | ({"rate": rate} if rate else {})
         )
-        tag = uuid.uuid4().hex[:8]
-        self.workload = Workload(self.spec, f"o{tag}", seed)
+        self.tag = uuid.uuid4().hex[:8]
+        self.workload = Workload(self.spec, f"o{self.tag}", seed)
         self.history = History()
         self.run_dir = out_dir / "runs" / case.label
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self.run_dir.mkdir(parents=True)
-        prefix = f"cc{tag}_"
-        self.direct = Settings(
-            pg_url=sandbox.pg_url,
-            amqp_url=sandbox.amqp_url,
-            temporal_address=sandbox.temporal_address,
+        self.proxies: dict[tuple[Dependency, str | None], FaultProxy] = {}
+        self.process: VariantProcess | None = None
+        self.reader: StateReader | None = None
+        self.namespaces: dict[str, RoleNamespace] = {}
+        self.direct = self._settings(target)
+
+    def _settings(self, target: Sandbox | Deployment) -> Settings:
+        """The run's settings with the real (not proxied) addresses: fresh names per run."""
+        assert isinstance(target, Sandbox)
+        self.sandbox = target
+        prefix = f"cc{self.tag}_"
+        return Settings(
+            pg_url=target.pg_url,
+            amqp_url=target.amqp_url,
+            temporal_address=target.temporal_address,
             db_prefix=prefix,
             amqp_prefix=prefix,
             temporal_queue_prefix=prefix,
             run_dir=self.run_dir,
             api_port=free_port(),
-            faults=faults_env(plan.arm),
-            control=case.control.control if case.control else "",
+            faults=faults_env(self.plan.arm),
+            control=self.case.control.control if self.case.control else "",
         )
-        self.proxies: dict[tuple[Dependency, str | None], FaultProxy] = {}
-        self.process: VariantProcess | None = None
-        self.reader: StateReader | None = None
-        self.namespaces: dict[str, RoleNamespace] = {}
 
-    async def execute(self, base: ScenarioResult, recovery_s: float) -> ScenarioResult:
+    async def _start(self) -> tuple[str, Roles, Dependencies]:
+        """Proxies, namespaces, then the variant; its API's address and what faults act on."""
         for role in self.plan.isolate:
             self.namespaces[role] = await RoleNamespace.create()
         for dep in self.profile.dependencies:
@@ -323,14 +381,26 @@ class _Run:
             env["CC_ROLE_PREFIX"] = json.dumps({role: ns.prefix for role, ns in self.namespaces.items()})
         self.process.start(env, reset=True)
         await self.process.wait_ready(timeout=120)
+        return self.process.base_url, SupervisedRoles(self.run_dir), self.sandbox
+
+    def _reader(self) -> StateReader:
+        return StateReader(
+            self.direct,
+            VARIANTS[self.case.variant].db_code,
+            dead_letter_queues=tuple(self.direct.amqp_name(q) for q in self.profile.dead_letter_queues),
+            temporal=self.profile.temporal,
+        )
+
+    async def execute(self, base: ScenarioResult, recovery_s: float) -> ScenarioResult:
+        base_url, roles, dependencies = await self._start()
         self.history.initial_stock = self.workload.initial_stock()
-        await self._set_stock(self.process.base_url)
+        await self._set_stock(base_url)
 
         duration = self.spec.duration_hint()
         t0 = time.monotonic()
         ctx = FaultContext(
-            process=self.process,
-            sandbox=self.sandbox,
+            roles=roles,
+            dependencies=dependencies,
             proxies=self.proxies,
             direct=self.direct,
             history=self.history,
@@ -338,7 +408,7 @@ class _Run:
             log=lambda line: self.say(f"  {line}"),
             namespaces=self.namespaces,
         )
-        runner = WorkloadRunner(self.workload, self.process.base_url, self.history, t0)
+        runner = WorkloadRunner(self.workload, base_url, self.history, t0)
         self.say(
             f"  load: {self.spec.orders} orders at {self.spec.rate:g}/s; {len(self.plan.schedule)} faults"
         )
@@ -350,12 +420,8 @@ class _Run:
             await ctx.heal_all()
         load_end = time.monotonic()
 
-        self.reader = StateReader(
-            self.direct,
-            VARIANTS[self.case.variant].db_code,
-            dead_letter_queues=tuple(self.direct.amqp_name(q) for q in self.profile.dead_letter_queues),
-            temporal=self.profile.temporal,
-        )
+        if self.reader is None:
+            self.reader = self._reader()
         bound = recovery_s if self.case.control is None else min(recovery_s, 20.0)
         self.say(f"  recovering (at most {bound:g}s)")
         state, done_at = await self._await_convergence(load_end + bound)
@@ -441,6 +507,35 @@ class _Run:
         if not self.sandbox.private and self.profile.dead_letter_queues:
             with contextlib.suppress(Exception):
                 await _delete_broker_names(self.direct)
+
+
+class _DeployedRun(_Run):
+    """One run against a deployment that is already running: attach, load, fault, check."""
+
+    def _settings(self, target: Sandbox | Deployment) -> Settings:
+        assert isinstance(target, Deployment)
+        self.deployment = target
+        deployed = target.variants[self.case.variant].settings
+        return deployed.model_copy(update={"run_dir": self.run_dir})
+
+    async def _start(self) -> tuple[str, Roles, Dependencies]:
+        api_url = self.deployment.variants[self.case.variant].api_url
+        self.say(f"  attaching to {api_url}")
+        await wait_ready(api_url)
+        self.reader = self._reader()
+        if self.profile.dead_letter_queues:  # a deployment keeps what earlier runs dead-lettered
+            self.reader.dead_letters_before = await self.reader.dead_letters()
+        roles = self.deployment.roles.get(self.case.variant) or NoRoles(self.deployment.no_roles_reason)
+        return api_url, roles, self.deployment.dependencies or NoRestarts()
+
+    def _reader(self) -> StateReader:
+        reader = super()._reader()
+        reader.order_prefix = self.workload.tag
+        return reader
+
+    async def cleanup(self) -> None:
+        if self.reader is not None:
+            await self.reader.close()
 
 
 async def _delete_broker_names(settings: Settings) -> None:
