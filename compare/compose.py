@@ -72,6 +72,7 @@ class ComposeProject:
     profiles: list[str]
     project_dir: Path | None = None
     command: list[str] | None = field(default=None)
+    env: dict[str, str] | None = None  # None: this process's (PG_HOST_PORT and the like apply)
 
     def argv(self, *args: str) -> list[str]:
         command = self.command or compose_command()
@@ -87,7 +88,7 @@ class ComposeProject:
     async def run(self, *args: str, timeout: float = 120.0) -> str:
         """One compose command; its stdout. A failure raises with compose's last line of stderr."""
         proc = await asyncio.create_subprocess_exec(
-            *self.argv(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *self.argv(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)

@@ -70,9 +70,14 @@ class NoRestarts:
 
 
 async def from_compose(
-    files: list[Path], variants: list[str], *, project_dir: Path | None = None
+    files: list[Path],
+    variants: list[str],
+    *,
+    project_dir: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> Deployment:
-    project = ComposeProject(files=files, profiles=sorted(set(variants)), project_dir=project_dir)
+    """`env` is what compose interpolates the files with (default: this process's environment)."""
+    project = ComposeProject(files=files, profiles=sorted(set(variants)), project_dir=project_dir, env=env)
     targets = {v: await project.target(v) for v in variants}
     problem = await project.engine_problem()
     deployment = Deployment(
