@@ -18,6 +18,8 @@
 - `sandbox`: None starts private PostgreSQL / RabbitMQ / Temporal servers for the run and stops
   them at the end; pass `Sandbox.external(...)` to use given servers (destructive scenarios are
   then skipped).
+- `deployment`: instead of a sandbox, variants already running (compare.deployment): the suite
+  attaches to them and skips what it cannot apply there (`unsupported` says why).
 
 One run: fresh databases / queues / task queues (a random prefix); every role reaches every
 dependency through its own fault proxy (CC_ROLE_ENV); the variant starts with the scenario's fault
@@ -331,12 +333,17 @@ class _Run:
         self.process: VariantProcess | None = None
         self.reader: StateReader | None = None
         self.namespaces: dict[str, RoleNamespace] = {}
-        self.direct = self._settings(target)
+        self.target = target
+        self.direct = self._settings()
 
-    def _settings(self, target: Sandbox | Deployment) -> Settings:
+    @property
+    def sandbox(self) -> Sandbox:
+        assert isinstance(self.target, Sandbox)
+        return self.target
+
+    def _settings(self) -> Settings:
         """The run's settings with the real (not proxied) addresses: fresh names per run."""
-        assert isinstance(target, Sandbox)
-        self.sandbox = target
+        target = self.sandbox
         prefix = f"cc{self.tag}_"
         return Settings(
             pg_url=target.pg_url,
@@ -512,10 +519,14 @@ class _Run:
 class _DeployedRun(_Run):
     """One run against a deployment that is already running: attach, load, fault, check."""
 
-    def _settings(self, target: Sandbox | Deployment) -> Settings:
-        assert isinstance(target, Deployment)
-        self.deployment = target
-        deployed = target.variants[self.case.variant].settings
+    @property
+    def deployment(self) -> Deployment:
+        assert isinstance(self.target, Deployment)
+        return self.target
+
+    def _settings(self) -> Settings:
+        """The deployment's addresses and names; only the run directory is the run's own."""
+        deployed = self.deployment.variants[self.case.variant].settings
         return deployed.model_copy(update={"run_dir": self.run_dir})
 
     async def _start(self) -> tuple[str, Roles, Dependencies]:

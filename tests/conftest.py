@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 
 from common.settings import Settings
+from compare.sandbox import Dependency, Sandbox
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -76,3 +77,13 @@ def fresh_settings(base: Settings, tmp: Path, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return base.model_copy(update=values)
+
+
+@pytest.fixture(scope="session")
+async def sandbox() -> AsyncIterator[Sandbox]:
+    """Private PostgreSQL, RabbitMQ and Temporal servers owned by the tests (fault runs, attach)."""
+    sb = await Sandbox.private_servers({Dependency.POSTGRES, Dependency.RABBITMQ, Dependency.TEMPORAL})
+    try:
+        yield sb
+    finally:
+        await sb.close()

