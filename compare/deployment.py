@@ -52,6 +52,7 @@ class Deployment:
     roles: dict[str, Roles] = field(default_factory=dict)  # variants whose roles can be acted on
     dependencies: ComposeProject | None = None  # restarts of postgres / rabbitmq / temporal
     no_roles_reason: str = ""
+    no_restarts_reason: str = "the suite does not own these servers"
 
     def describe(self) -> str:
         apis = ", ".join(f"{v} at {d.api_url}" for v, d in self.variants.items())
@@ -84,6 +85,7 @@ async def from_compose(
         kind="compose",
         variants={v: DeployedVariant(t.api_url, t.settings) for v, t in targets.items()},
         no_roles_reason=problem or "",
+        no_restarts_reason=problem or "",
     )
     if problem is None:
         deployment.roles = {v: ComposeRoles(project, t.services) for v, t in targets.items()}

@@ -290,7 +290,7 @@ def unsupported(case: Case, plan: Plan, target: Sandbox | Deployment) -> str | N
     if any(isinstance(f, KillRole | PauseRole) for f in faults) and case.variant not in target.roles:
         return f"process faults: {target.no_roles_reason}"
     if any(isinstance(f, RestartDependency) for f in faults) and target.dependencies is None:
-        return f"dependency restarts: {target.no_roles_reason}"
+        return f"dependency restarts: {target.no_restarts_reason}"
     return None
 
 
