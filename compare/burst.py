@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from common.supervisor import read_pid
 from compare.bench import BenchConfig, Progress, SecondBin, summarise, wait_drained
 from compare.load import OrderFactory, Phase, run_open_loop
-from compare.metrics import GroupUsage, LatencyHistogram, LatencySummary, ResourceSampler
+from compare.metrics import GroupUsage, LatencyHistogram, LatencySummary, ResourceSampler, cores_between
 from compare.stage import Staged
 
 # role SIGKILLed (inventory side), role paused (order side)
@@ -116,6 +116,12 @@ def baseline_level(samples: list[BacklogSample], until: float) -> float:
     return max(5.0, 2.0 * max(before, default=0))
 
 
+def busiest(cores: dict[str, float], top: int = 4) -> str:
+    """ "api 0.97, postgres 0.61, ..." (cores), busiest first; "-" when nothing was measured."""
+    ranked = sorted(cores.items(), key=lambda kv: -kv[1])[:top]
+    return ", ".join(f"{name} {value:.2f}" for name, value in ranked) or "-"
+
+
 class BurstResult(BaseModel):
     base_rate: float
     peak_rate: float
@@ -135,6 +141,7 @@ class BurstResult(BaseModel):
     backlog: list[BacklogSample]
     timeline: list[SecondBin]
     resources: dict[str, GroupUsage]
+    peak_cores: dict[str, float] = {}  # cores each process group kept busy during the peak
 
 
 async def burst(st: Staged, cfg: BenchConfig, sustained: float, progress: Progress) -> BurstResult:
@@ -205,10 +212,12 @@ async def burst(st: Staged, cfg: BenchConfig, sustained: float, progress: Progre
         backlog=samples,
         timeline=step.timeline,
         resources=sampler.usage(),
+        peak_cores=cores_between(sampler.series, peak_start, peak_end),
     )
     progress(
         f"{st.title}: burst accept p99 {result.accept_peak.p99_ms} ms during the peak, max backlog "
-        f"{result.max_pending} orders, drained {drain if drain is not None else 'NOT'} s after the peak"
+        f"{result.max_pending} orders, drained {drain if drain is not None else 'NOT'} s after the peak; "
+        f"busiest during the peak: {busiest(result.peak_cores)}"
     )
     return result
 

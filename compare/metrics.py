@@ -111,6 +111,28 @@ class _Group:
     peak_rss: int = 0
 
 
+class CpuSample(BaseModel):
+    t: float  # wall clock (time.time())
+    cpu_s: dict[str, float]  # per group, cumulative since the sampler started
+
+
+def cores_between(series: list[CpuSample], start: float, end: float) -> dict[str, float]:
+    """Cores each group kept busy between two wall-clock times (the samples closest inside)."""
+    inside = [s for s in series if start <= s.t <= end]
+    if len(inside) < 2 or inside[-1].t <= inside[0].t:
+        return {}
+    first, last = inside[0], inside[-1]
+    span = last.t - first.t
+    return {
+        name: round(max(last.cpu_s.get(name, 0.0) - first.cpu_s.get(name, 0.0), 0.0) / span, 2)
+        for name in last.cpu_s
+    }
+
+
+def _cpu_s(g: _Group) -> float:
+    return sum(max(p.last_cpu - p.base_cpu, 0.0) for p in g.procs.values())
+
+
 def _cpu(p: psutil.Process) -> float:
     t = p.cpu_times()
     return t.user + t.system
@@ -168,6 +190,7 @@ class ResourceSampler:
         self._task: asyncio.Task[None] | None = None
         self.started = 0.0
         self.stopped = 0.0
+        self.series: list[CpuSample] = []  # cumulative CPU per group, for cores_between
 
     async def __aenter__(self) -> ResourceSampler:
         self.started = time.monotonic()
@@ -211,11 +234,14 @@ class ResourceSampler:
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue
             group.peak_rss = max(group.peak_rss, rss)
+        self.series.append(
+            CpuSample(t=time.time(), cpu_s={name: _cpu_s(g) for name, g in self._groups.items()})
+        )
 
     def usage(self) -> dict[str, GroupUsage]:
         return {
             name: GroupUsage(
-                cpu_s=round(sum(max(p.last_cpu - p.base_cpu, 0.0) for p in g.procs.values()), 3),
+                cpu_s=round(_cpu_s(g), 3),
                 peak_rss_mib=round(g.peak_rss / 2**20, 1),
                 processes=len(g.procs),
                 note=g.note,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from compare import plots
+from compare.burst import busiest
 from compare.plots import label, step_at
 
 # --------------------------------------------------------------------------- document model
@@ -312,7 +313,12 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
                 f"{ms(bw['accept_peak']['p99_ms'])} "
                 f"(workflow, {bw['peak_rate']:g}/s); backlog drained {num(bm['drain_s'], ' s')} vs "
                 f"{num(bw['drain_s'], ' s')} "
-                "after the peak (- = not within the run)."
+                "after the peak (- = not within the run)"
+                + (
+                    f"; busiest during the MQ peak (cores): {busiest(bm['peak_cores'], top=3)}."
+                    if bm.get("peak_cores")
+                    else "."
+                )
             )
         for name in ("mq", "workflow"):
             d = results["targets"][name].get("disturb")
@@ -630,6 +636,21 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
                     "drained after",
                 ],
                 brow,
+            )
+        )
+    cpus = results["meta"].get("machine", {}).get("logical_cpus")
+    busy = [
+        f"{label(name)}: {busiest(t['burst']['peak_cores'], top=6)}"
+        for name, t in targets.items()
+        if t.get("burst", {}).get("peak_cores")
+    ]
+    if busy:
+        b.append(
+            P(
+                f"Where the peak queued: CPU each process group kept busy during the peak, in cores "
+                f"(the machine has {cpus}; the load generator runs on it too). A group near 1.0 is a "
+                "single-threaded process at its limit; a total near the machine's cores means the "
+                "machine itself was the limit. " + "; ".join(busy) + "."
             )
         )
     for name in targets:

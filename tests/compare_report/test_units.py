@@ -8,9 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from compare.burst import busiest
 from compare.complexity import analyse_package, category, code_lines
 from compare.load import OrderFactory, Phase, run_open_loop, schedule
-from compare.metrics import LatencyHistogram
+from compare.metrics import CpuSample, LatencyHistogram, cores_between
 from compare.report import common_rate, render
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +33,19 @@ def test_order_factory_is_deterministic_per_seed() -> None:
     order_id, body = OrderFactory(7, "x", 10).next()
     assert order_id == "x-0000001"
     assert json.loads(body)["order_id"] == order_id
+
+
+def test_cores_between_uses_the_samples_inside_the_window() -> None:
+    series = [
+        CpuSample(t=100.0, cpu_s={"api": 0.0, "postgres": 0.0}),
+        CpuSample(t=101.0, cpu_s={"api": 0.5, "postgres": 0.1}),
+        CpuSample(t=103.0, cpu_s={"api": 2.5, "postgres": 0.5}),  # api: 2 s of CPU in 2 s
+        CpuSample(t=104.0, cpu_s={"api": 2.6, "postgres": 0.6}),
+    ]
+    assert cores_between(series, 100.5, 103.5) == {"api": 1.0, "postgres": 0.2}
+    assert cores_between(series, 100.5, 101.5) == {}  # one sample: no rate
+    assert busiest({"api": 1.0, "postgres": 0.2, "relay": 0.5}, top=2) == "api 1.00, relay 0.50"
+    assert busiest({}) == "-"
 
 
 def test_histogram_percentiles() -> None:

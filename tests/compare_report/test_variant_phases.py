@@ -44,6 +44,7 @@ async def test_phases_against_a_real_variant(variant: str, base_settings: Settin
         result = await burst(st, TINY, 5.0, messages.append)
         assert result.accepted == result.sent == round(2 * 2.5 + 3 * 15 + 2 * 2.5)
         assert result.backlog, "the backlog was sampled"
+        assert result.peak_cores.get("api", 0) > 0, result.peak_cores  # the API worked in the peak
         last = result.backlog[-1]
         if variant == "mq":
             assert last.outbox == 0 and "deduct" in last.queues
