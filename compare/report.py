@@ -640,7 +640,8 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
         )
     cpus = results["meta"].get("machine", {}).get("logical_cpus")
     busy = [
-        f"{label(name)}: {busiest(t['burst']['peak_cores'], top=6)}"
+        f"{label(name)}: {busiest(t['burst']['peak_cores'], top=6)} "
+        f"(all groups together {sum(t['burst']['peak_cores'].values()):.2f})"
         for name, t in targets.items()
         if t.get("burst", {}).get("peak_cores")
     ]
