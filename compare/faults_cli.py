@@ -61,6 +61,8 @@ def register(sub: Any) -> None:
                         help="compose file (repeatable; default docker-compose.yml)")  # fmt: skip
     faults.add_argument("--api-url", action="append", default=None,
                         help="--target addresses: VARIANT=URL (or URL with one variant)")  # fmt: skip
+    faults.add_argument("--wait-ready", type=float, default=15.0, metavar="S",
+                        help="compose / addresses: seconds to wait for the APIs' /readyz (15)")  # fmt: skip
     faults.add_argument("--run-dir", action="append", default=None,
                         help="--target addresses: VARIANT=DIR, a variant's CC_RUN_DIR (or DIR)")  # fmt: skip
     faults.add_argument("--recovery", type=float, default=60.0, help="seconds allowed to converge")
@@ -152,7 +154,7 @@ async def _deployment(target: str, args: argparse.Namespace, variants: list[str]
         run_dirs = {v: Path(d) for v, d in per_variant(args.run_dir, variants, "--run-dir").items()}
         deployment = from_addresses(urls, run_dirs)
     for deployed in deployment.variants.values():
-        await wait_ready(deployed.api_url, timeout=15)
+        await wait_ready(deployed.api_url, timeout=args.wait_ready)
     return deployment
 
 

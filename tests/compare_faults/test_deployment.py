@@ -138,7 +138,7 @@ async def test_workflow_deployment_through_the_command_line(deployed: Deploy, tm
 def test_an_unreachable_deployment_is_one_line_and_exit_2(tmp_path: Path) -> None:
     argv = [sys.executable, "-m", "compare", "faults", "--variant", "mq", "--target", "addresses",
             "--api-url", f"http://127.0.0.1:{free_port()}", "--scenario", "baseline",
-            "--out", str(tmp_path)]  # fmt: skip
+            "--wait-ready", "1", "--out", str(tmp_path)]  # fmt: skip
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "is not ready" in done.stderr
