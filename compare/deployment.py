@@ -56,7 +56,10 @@ class Deployment:
 
     def describe(self) -> str:
         apis = ", ".join(f"{v} at {d.api_url}" for v, d in self.variants.items())
-        acts = "process faults on" if self.roles else f"no process faults ({self.no_roles_reason})"
+        via = "docker compose" if self.kind == "compose" else "the supervisor's pid files"
+        acts = f"process faults through {via}"
+        if not self.roles:
+            acts = f"no process faults ({self.no_roles_reason})"
         return f"{self.kind} deployment: {apis}; {acts}"
 
 
