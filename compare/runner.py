@@ -192,6 +192,8 @@ async def run_scenarios(
 
 
 def _brief(r: ScenarioResult) -> str:
+    if r.status in ("skipped", "error"):
+        return r.note or ""
     parts = [", ".join(f"{k}={v}" for k, v in r.anomalies.items()) or "no anomaly"]
     if r.converge_s is not None:
         parts.append(f"converged {r.converge_s:.1f}s after the last fault")
