@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from common.db import drop_database
 from common.settings import Settings
 from compare.reference import REFERENCE
 from compare.report import render
@@ -46,6 +47,8 @@ async def test_reference_writes_both_databases_synchronously(base_settings: Sett
             assert (await client.post("/orders", json={"order_id": "o3"})).status_code == 422
     finally:
         proc.stop()
+        for side in ("orders", "inventory"):
+            await drop_database(settings, settings.database(REFERENCE.db_code, side))
 
 
 def test_compare_run_end_to_end_reference_only(base_settings: Settings, tmp_path: Path) -> None:
