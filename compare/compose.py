@@ -101,6 +101,11 @@ class ComposeProject:
             raise ComposeError(f"compose {' '.join(args)}: {lines[-1]}")
         return out.decode()
 
+    async def start_again(self, service: str) -> None:
+        """Start a killed service's containers, and only them (`start` would also re-run the
+        services it depends on that have exited, such as the init step)."""
+        await self.run("restart", "--no-deps", service)
+
     async def config(self) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(await self.run("config", "--format", "json"))
         return data
@@ -133,7 +138,7 @@ class ComposeProject:
         service = DEPENDENCY_SERVICES[dep][0]
         await self.run("kill", "-s", "SIGKILL", service)
         await asyncio.sleep(downtime_s)
-        await self.run("start", service)
+        await self.start_again(service)
 
 
 def _published(config: dict[str, Any], service: str, target: int) -> tuple[str, int]:

@@ -94,7 +94,7 @@ class ComposeRoles:
         service = self.service(role)
         await self.project.run("kill", "-s", "SIGKILL", service)
         await asyncio.sleep(self.restart_delay_s)
-        await self.project.run("start", service)
+        await self.project.start_again(service)
         return f"container {service} (started again after {self.restart_delay_s:g}s)"
 
     async def pause(self, role: str) -> str:

@@ -73,7 +73,7 @@ def _recorder(tmp_path: Path, fail_on: str | None = None) -> tuple[ComposeProjec
     return project, log
 
 
-async def test_a_container_kill_is_followed_by_a_start(tmp_path: Path) -> None:
+async def test_a_container_kill_is_followed_by_a_start_of_that_service_alone(tmp_path: Path) -> None:
     project, log = _recorder(tmp_path)
     roles = ComposeRoles(project, {"order-relay": "mq-order-relay"}, restart_delay_s=0.05)
     detail = await roles.kill("order-relay")
@@ -82,11 +82,11 @@ async def test_a_container_kill_is_followed_by_a_start(tmp_path: Path) -> None:
     await project.restart(Dependency.RABBITMQ, 0.05)
     assert log.read_text().splitlines() == [
         "kill -s SIGKILL mq-order-relay",
-        "start mq-order-relay",
+        "restart --no-deps mq-order-relay",
         "pause mq-order-relay",
         "unpause mq-order-relay",
         "kill -s SIGKILL rabbitmq",
-        "start rabbitmq",
+        "restart --no-deps rabbitmq",
     ]
     assert "mq-order-relay" in detail
 
