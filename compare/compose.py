@@ -9,7 +9,7 @@ the host ports published by postgres (5432), rabbitmq (5672), temporal (7233) an
 API (its `<code>-gateway` when the scale overlay adds one, else `<code>-api`), the credentials the
 dependency services are given, and the names (database / queue prefixes, Temporal namespace) the
 API service's environment sets. Resolving needs only a compose binary; acting on containers
-(kill, start, pause, a dependency restart) needs a Docker engine as well.
+(kill, start, pause, a dependency restart, a partition) needs a Docker engine as well.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ class ComposeProject:
     project_dir: Path | None = None
     command: list[str] | None = field(default=None)
     env: dict[str, str] | None = None  # None: this process's (PG_HOST_PORT and the like apply)
+    docker_command: list[str] | None = None  # None: the docker CLI on PATH
 
     def argv(self, *args: str) -> list[str]:
         command = self.command or compose_command()
@@ -87,19 +88,18 @@ class ComposeProject:
 
     async def run(self, *args: str, timeout: float = 120.0) -> str:
         """One compose command; its stdout. A failure raises with compose's last line of stderr."""
-        proc = await asyncio.create_subprocess_exec(
-            *self.argv(*args), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=self.env
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise ComposeError(f"compose {' '.join(args)}: no answer in {timeout:g}s") from None
-        if proc.returncode != 0:
-            lines = err.decode(errors="replace").strip().splitlines() or ["(no output)"]
-            raise ComposeError(f"compose {' '.join(args)}: {lines[-1]}")
-        return out.decode()
+        return await _output(self.argv(*args), f"compose {' '.join(args)}", self.env, timeout)
+
+    async def docker(self, *args: str, timeout: float = 60.0) -> str:
+        """One docker CLI command against the same engine (networks, inspect)."""
+        docker = self.docker_command or ([found] if (found := shutil.which("docker")) else None)
+        if docker is None:
+            raise ComposeError("no docker CLI on PATH")
+        return await _output([*docker, *args], f"docker {' '.join(args)}", self.env, timeout)
+
+    async def containers(self, service: str) -> list[str]:
+        """The ids of the service's running containers (every replica)."""
+        return (await self.run("ps", "-q", service)).split()
 
     async def start_again(self, service: str) -> None:
         """Start a killed service's containers, and only them (`start` would also re-run the
@@ -139,6 +139,22 @@ class ComposeProject:
         await self.run("kill", "-s", "SIGKILL", service)
         await asyncio.sleep(downtime_s)
         await self.start_again(service)
+
+
+async def _output(argv: list[str], label: str, env: dict[str, str] | None, timeout: float) -> str:
+    proc = await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env
+    )
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise ComposeError(f"{label}: no answer in {timeout:g}s") from None
+    if proc.returncode != 0:
+        lines = err.decode(errors="replace").strip().splitlines() or ["(no output)"]
+        raise ComposeError(f"{label}: {lines[-1]}")
+    return out.decode()
 
 
 def _published(config: dict[str, Any], service: str, target: int) -> tuple[str, int]:

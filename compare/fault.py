@@ -168,6 +168,7 @@ class FaultContext:
     t0: float
     log: Callable[[str], None] = print
     paused: set[str] = field(default_factory=set)
+    partitioned: set[str] = field(default_factory=set)  # roles a deployment's partitions touched
     namespaces: dict[str, RoleNamespace] = field(default_factory=dict)
 
     def now(self) -> float:
@@ -189,6 +190,10 @@ class FaultContext:
             with contextlib.suppress(RoleUnavailable, ComposeError):
                 await self.roles.resume(role)
             self.paused.discard(role)
+        for role in list(self.partitioned):
+            with contextlib.suppress(RoleUnavailable, ComposeError):
+                await self.roles.heal(role, all_of_them=True)
+            self.partitioned.discard(role)
         for ns in self.namespaces.values():
             if ns.partitioned:
                 await ns.heal(all_of_them=True)
@@ -228,13 +233,22 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
         ctx.event("heal", label)
     elif isinstance(fault, KernelPartition):
         ns = ctx.namespaces.get(fault.role)
-        if ns is None:
-            ctx.event("instant", label, "missed: the role does not run in its own namespace")
+        if ns is not None:
+            await ns.partition()
+            ctx.event("start", label, ns.name)
+            await asyncio.sleep(fault.seconds)
+            await ns.heal()
+            ctx.event("heal", label)
             return
-        await ns.partition()
-        ctx.event("start", label, ns.name)
+        try:  # a deployment's container (compare.roles.ComposeRoles)
+            detail = await ctx.roles.partition(fault.role)
+        except (RoleUnavailable, ComposeError) as exc:
+            ctx.event("instant", label, f"missed: {exc}")
+            return
+        ctx.partitioned.add(fault.role)
+        ctx.event("start", label, detail)
         await asyncio.sleep(fault.seconds)
-        await ns.heal()
+        await ctx.roles.heal(fault.role)
         ctx.event("heal", label)
     elif isinstance(fault, PoisonMessages):
         sent = await publish_poison(ctx.direct, fault.count)

@@ -287,10 +287,14 @@ def unsupported(case: Case, plan: Plan, target: Sandbox | Deployment) -> str | N
         return "a control needs the variant started by the suite (CC_CONTROL)"
     if plan.arm:
         return "arms fault points: CC_FAULTS is fixed when a deployment starts"
-    if plan.isolate or any(isinstance(f, NetworkFault | KernelPartition) for f in faults):
-        return "needs the suite's fault proxies / network namespaces between roles and dependencies"
-    if any(isinstance(f, KillRole | PauseRole) for f in faults) and case.variant not in target.roles:
+    if any(isinstance(f, NetworkFault) for f in faults):
+        return "needs the suite's fault proxies between roles and dependencies"
+    roles = target.roles.get(case.variant)
+    if any(isinstance(f, KillRole | PauseRole) for f in faults) and roles is None:
         return f"process faults: {target.no_roles_reason}"
+    partitions = plan.isolate or any(isinstance(f, KernelPartition) for f in faults)
+    if partitions and not (roles and roles.can_partition):
+        return "partitions: only containers (a Docker engine) or the suite's own namespaces can be cut off"
     if any(isinstance(f, RestartDependency) for f in faults) and target.dependencies is None:
         return f"dependency restarts: {target.no_restarts_reason}"
     return None

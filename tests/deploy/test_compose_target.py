@@ -91,6 +91,47 @@ async def test_a_container_kill_is_followed_by_a_start_of_that_service_alone(tmp
     assert "mq-order-relay" in detail
 
 
+async def test_overlapping_partitions_reconnect_once_the_last_heals_with_the_same_aliases(
+    tmp_path: Path,
+) -> None:
+    project, compose_log = _recorder(tmp_path)
+    log = tmp_path / "docker.log"
+    docker = tmp_path / "docker.sh"
+    networks = '{"cc_default":{"Aliases":["mq-order-relay","c1"]},"cc_extra":{"Aliases":null}}'
+    docker.write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$1" in inspect) echo \'{networks}\';; esac\n')
+    docker.chmod(0o755)
+    project.docker_command = [str(docker)]
+    project.command = [str(tmp_path / "ps.sh")]
+    (tmp_path / "ps.sh").write_text(
+        "#!/bin/sh\n"
+        'while [ "$1" = --project-directory ] || [ "$1" = -f ] || [ "$1" = --profile ]; do shift 2; done\n'
+        f'echo "$*" >> {compose_log}\n'
+        'case "$*" in "ps -q mq-order-relay") echo c1;; esac\n'
+    )
+    (tmp_path / "ps.sh").chmod(0o755)
+    roles = ComposeRoles(project, {"order-relay": "mq-order-relay"})
+    assert "disconnected from 2 network(s)" in await roles.partition("order-relay")
+    assert "already cut off" in await roles.partition("order-relay")
+    await roles.heal("order-relay")
+    cut = log.read_text().splitlines()
+    assert cut == [
+        "inspect --format {{json .NetworkSettings.Networks}} c1",
+        "network disconnect cc_default c1",
+        "network disconnect cc_extra c1",
+    ], "the first heal of two overlapping partitions must not reconnect"
+    await roles.heal("order-relay")
+    assert log.read_text().splitlines()[3:] == [
+        "network connect --alias mq-order-relay --alias c1 cc_default c1",
+        "network connect cc_extra c1",
+    ]
+    await roles.partition("order-relay")
+    await roles.heal("order-relay", all_of_them=True)  # the end of a run heals whatever is left
+    assert log.read_text().splitlines()[-2:] == [
+        "network connect --alias mq-order-relay --alias c1 cc_default c1",
+        "network connect cc_extra c1",
+    ]
+
+
 async def test_a_failing_compose_command_says_why_in_one_line(tmp_path: Path) -> None:
     project, _ = _recorder(tmp_path, fail_on="mq-order-relay")
     with pytest.raises(ComposeError, match="compose pause mq-order-relay: Error: no such service"):
@@ -124,15 +165,21 @@ async def test_without_a_docker_engine_the_compose_target_has_no_process_control
         assert "Docker engine" in deployment.no_roles_reason or "docker CLI" in deployment.no_roles_reason
 
 
-def _deployment(*, roles: bool, restarts: bool) -> Deployment:
+def _deployment(*, roles: str | None, restarts: bool) -> Deployment:
+    """roles: None (no process control), "signals" (pid files) or "containers" (compose)."""
     from common.settings import Settings
 
     project = ComposeProject(files=[BASE], profiles=["mq", "workflow"])
     variants = {v: DeployedVariant("http://127.0.0.1:1", Settings()) for v in ("mq", "workflow")}
+    acting: dict[str, SupervisedRoles | ComposeRoles] = {}
+    if roles == "signals":
+        acting = {v: SupervisedRoles(Path("/nonexistent")) for v in variants}
+    elif roles == "containers":
+        acting = {v: ComposeRoles(project, {}) for v in variants}
     return Deployment(
         kind="compose",
         variants=variants,
-        roles={v: SupervisedRoles(Path("/nonexistent")) for v in variants} if roles else {},
+        roles=acting,  # type: ignore[arg-type]
         dependencies=project if restarts else None,
         no_roles_reason="no Docker engine (test)",
     )
@@ -143,8 +190,8 @@ def _needs(case: Case, kinds: tuple[type, ...]) -> bool:
     return any(isinstance(step.fault, kinds) for step in plan.schedule)
 
 
-@pytest.mark.parametrize(("roles", "restarts"), [(True, True), (False, False)])
-def test_a_deployment_runs_exactly_the_faults_it_can_apply(roles: bool, restarts: bool) -> None:
+@pytest.mark.parametrize(("roles", "restarts"), [("containers", True), ("signals", True), (None, False)])
+def test_a_deployment_runs_exactly_the_faults_it_can_apply(roles: str | None, restarts: bool) -> None:
     deployment = _deployment(roles=roles, restarts=restarts)
     cases = [c for c in plan_cases(["mq", "workflow"], ["all"], controls=True) if not c.scenario.nemesis]
     runnable = []
@@ -154,18 +201,20 @@ def test_a_deployment_runs_exactly_the_faults_it_can_apply(roles: bool, restarts
         cannot = (
             case.control is not None
             or bool(plan.arm)
-            or bool(plan.isolate)
-            or _needs(case, (NetworkFault, KernelPartition))
-            or (not roles and _needs(case, (KillRole, PauseRole)))
+            or _needs(case, (NetworkFault,))
+            or ((bool(plan.isolate) or _needs(case, (KernelPartition,))) and roles != "containers")
+            or (roles is None and _needs(case, (KillRole, PauseRole)))
             or (not restarts and _needs(case, (RestartDependency,)))
         )
         assert (reason is not None) == cannot, (case.label, reason)
         if reason is None:
             runnable.append(case.label)
-    # The load-side scenarios always run; process faults only with process control.
+    # The load-side scenarios always run; process faults only with process control, partitions
+    # only where containers can be cut off their network.
     assert {"mq__baseline", "mq__duplicate-storm", "mq__hot-sku", "mq__poison-message"} <= set(runnable)
     assert {"workflow__baseline", "workflow__invalid-orders"} <= set(runnable)
-    assert ("mq__kill-inventory-consumer" in runnable) == roles
+    assert ("mq__kill-inventory-consumer" in runnable) == (roles is not None)
+    assert ("mq__kernel-partition-order-relay" in runnable) == (roles == "containers")
     assert ("workflow__restart-temporal" in runnable) == restarts
 
 
@@ -173,5 +222,5 @@ def test_fault_points_are_never_armed_in_a_deployment() -> None:
     case = plan_cases(["mq"], ["crash-after_publish"])[0]
     plan = case.scenario.plans["mq"]
     assert plan.arm and isinstance(plan.arm[0], ArmPoint)
-    reason = unsupported(case, plan, _deployment(roles=True, restarts=True))
+    reason = unsupported(case, plan, _deployment(roles="containers", restarts=True))
     assert reason is not None and "CC_FAULTS" in reason

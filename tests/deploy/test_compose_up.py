@@ -1,4 +1,5 @@
-"""`docker compose up` for real, where a Docker engine answers: README's curl session per profile.
+"""`docker compose up` for real, where a Docker engine answers: README's curl session per profile,
+then an order across a partition of the role that deducts (the fault suite's container partition).
 
 Each test runs its own compose project (own name, own volumes, free host ports) and removes it.
 The images come from the files' defaults, or from CC_COMPOSE_ENV_FILE (for example
@@ -9,6 +10,7 @@ because no registry answers, the tests skip and say why.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -24,6 +26,8 @@ from typing import Any
 import httpx
 import pytest
 
+from compare.compose import ComposeProject
+from compare.roles import ComposeRoles
 from tests.deploy.compose import BASE, ROOT, compose_binary
 
 PORT_VARS = ("PG_HOST_PORT", "AMQP_HOST_PORT", "RABBITMQ_UI_HOST_PORT", "TEMPORAL_HOST_PORT",
@@ -40,6 +44,10 @@ FLOW_SERVICES = {
     "workflow": ("wf-api", "wf-order-worker", "wf-inventory-worker"),
 }
 API_PORT_VAR = {"mq": "MQ_API_HOST_PORT", "workflow": "WF_API_HOST_PORT"}
+DEDUCER = {
+    "mq": ("inventory-consumer", "mq-inventory-consumer"),
+    "workflow": ("inventory-worker", "wf-inventory-worker"),
+}
 UNREACHABLE = re.compile(r"no such host|dial tcp|i/o timeout|connection refused|TLS handshake timeout")
 
 
@@ -107,6 +115,15 @@ def ensure_image(image: str) -> None:
         raise AssertionError(f"docker pull {image}: {pulled.stderr.strip()}")
 
 
+def settled(http: httpx.Client, order_id: str, within_s: float = 60) -> str:
+    deadline = time.monotonic() + within_s
+    while (status := http.get(f"/orders/{order_id}").json()["status"]) == "PENDING":
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    return status
+
+
 @pytest.fixture(params=["mq", "workflow"])
 def project(request: pytest.FixtureRequest) -> Iterator[Project]:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "DOCKER_HOST", "DOCKER_CONFIG")}
@@ -131,13 +148,24 @@ def test_readme_curl_session_confirms_an_order_in_containers(project: Project) -
         assert http.put("/stock/sku-1", json={"quantity": 10}).json()["quantity"] == 10
         order = {"order_id": "o-1", "customer_id": "c-1", "lines": [{"sku": "sku-1", "quantity": 2}]}
         assert http.post("/orders", json=order).status_code == 202
-        deadline = time.monotonic() + 60
-        while (status := http.get("/orders/o-1").json()["status"]) == "PENDING":
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.5)
-        assert status == "CONFIRMED"
+        assert settled(http, "o-1") == "CONFIRMED"
         assert http.get("/stock/sku-1").json()["quantity"] == 8
+
+        # The fault suite's partition of a container: the role that deducts is cut off its network
+        # (compare.roles.ComposeRoles); an order waits, and goes through once the role is back.
+        role, service = DEDUCER[project.profile]
+        env = project.env | {"COMPOSE_PROJECT_NAME": project.name}
+        compose = ComposeProject(files=[BASE], profiles=[project.profile], project_dir=ROOT, env=env)
+        roles = ComposeRoles(compose, {role: service})
+        assert "disconnected" in asyncio.run(roles.partition(role))
+        try:
+            assert http.post("/orders", json=order | {"order_id": "o-2"}).status_code == 202
+            time.sleep(5)
+            assert http.get("/orders/o-2").json()["status"] == "PENDING"
+        finally:
+            asyncio.run(roles.heal(role))
+        assert settled(http, "o-2", within_s=120) == "CONFIRMED"
+        assert http.get("/stock/sku-1").json()["quantity"] == 6
     # The roles are separate containers of one image, running as the image's non-root user.
     for service in services:
         user = project.check("exec", "-T", service, "id", "-u").strip()
