@@ -10,7 +10,8 @@
            direction: the lost ack / lost confirm), reset_peer, limit_data, down (a partition)
 - poison:  malformed messages published straight into the broker (MQ)
 - netns:   a kernel-level partition of a role that runs in its own network namespace (its veth
-           goes down for `seconds`: packets dropped, no RST; the plan's `isolate` lists the role)
+           goes down for `seconds`: packets dropped, no RST; the plan's `isolate` lists the role),
+           or of a deployment's role containers (disconnected from their networks)
 
 Load-side faults (duplicate submissions, hot SKU, invalid orders) belong to the workload
 (compare.workload.WorkloadSpec). A fault step's `at` is a fraction of the workload's planned
