@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -209,17 +209,7 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
         except (RoleUnavailable, ComposeError) as exc:
             ctx.event("instant", label, f"missed: {exc}")
     elif isinstance(fault, PauseRole):
-        try:
-            detail = await ctx.roles.pause(fault.role)
-        except (RoleUnavailable, ComposeError) as exc:
-            ctx.event("instant", label, f"missed: {exc}")
-            return
-        ctx.paused.add(fault.role)
-        ctx.event("start", label, detail)
-        await asyncio.sleep(fault.seconds)
-        await ctx.roles.resume(fault.role)
-        ctx.paused.discard(fault.role)
-        ctx.event("heal", label)
+        await _hold_role(ctx, label, fault.role, fault.seconds, ctx.roles.pause, ctx.roles.resume, ctx.paused)
     elif isinstance(fault, RestartDependency):
         ctx.event("start", label)
         await ctx.dependencies.restart(fault.dependency, fault.downtime_s)
@@ -241,20 +231,48 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
             await ns.heal()
             ctx.event("heal", label)
             return
-        try:  # a deployment's container (compare.roles.ComposeRoles)
-            detail = await ctx.roles.partition(fault.role)
-        except (RoleUnavailable, ComposeError) as exc:
-            ctx.event("instant", label, f"missed: {exc}")
-            return
-        ctx.partitioned.add(fault.role)
-        ctx.event("start", label, detail)
-        await asyncio.sleep(fault.seconds)
-        await ctx.roles.heal(fault.role)
-        ctx.event("heal", label)
+        # A deployment's containers (compare.roles.ComposeRoles). The role stays in `partitioned`
+        # after a heal: an overlapping partition may still hold it, and heal_all heals them all.
+        await _hold_role(
+            ctx,
+            label,
+            fault.role,
+            fault.seconds,
+            ctx.roles.partition,
+            ctx.roles.heal,
+            ctx.partitioned,
+            forget=False,
+        )
     elif isinstance(fault, PoisonMessages):
         sent = await publish_poison(ctx.direct, fault.count)
         ctx.history.poison_messages += sent
         ctx.event("instant", label, f"{sent} published")
+
+
+async def _hold_role(
+    ctx: FaultContext,
+    label: str,
+    role: str,
+    seconds: float,
+    act: Callable[[str], Awaitable[str]],
+    undo: Callable[[str], Awaitable[None]],
+    held: set[str],
+    *,
+    forget: bool = True,
+) -> None:
+    """Act on a role for `seconds` (pause, partition), remembered in `held` for heal_all."""
+    try:
+        detail = await act(role)
+    except (RoleUnavailable, ComposeError) as exc:
+        ctx.event("instant", label, f"missed: {exc}")
+        return
+    held.add(role)
+    ctx.event("start", label, detail)
+    await asyncio.sleep(seconds)
+    await undo(role)
+    if forget:
+        held.discard(role)
+    ctx.event("heal", label)
 
 
 async def publish_poison(settings: Settings, count: int) -> int:
