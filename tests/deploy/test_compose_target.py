@@ -146,6 +146,17 @@ def test_the_compose_argv_names_the_files_and_profiles() -> None:
     ]  # fmt: skip
 
 
+@needs_compose
+async def test_an_env_file_the_deployment_was_started_with_moves_its_addresses(tmp_path: Path) -> None:
+    env_file = tmp_path / "deploy.env"
+    env_file.write_text("MQ_API_HOST_PORT=18000\nPG_HOST_PORT=15432\nPOSTGRES_PASSWORD=s3cret\n")
+    project = ComposeProject(files=[BASE], profiles=["mq"], project_dir=ROOT, env_files=[env_file])
+    assert "--env-file" in project.argv("config")
+    target = await project.target("mq")
+    assert target.api_url == "http://127.0.0.1:18000"
+    assert target.settings.pg_url == "postgresql+asyncpg://postgres:s3cret@127.0.0.1:15432"
+
+
 def _engine_answers() -> bool:
     docker = shutil.which("docker")
     if docker is None:
