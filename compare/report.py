@@ -452,6 +452,15 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
             f"{m.get('load_avg_at_start')}."
         )
     )
+    if delay := meta.get("inventory_delay_ms"):
+        b.append(
+            P(
+                f"**A slow inventory service: every deduction took {num(delay, ' ms')} longer** "
+                "(`--inventory-delay-ms`; the MQ consumer inside its transaction, the workflow's "
+                "deduct activity at its start). The unsafe reference has no separate inventory "
+                "step and was left out, so there are no ratios to it."
+            )
+        )
     b.append(H(2, "Verdict"))
     b.append(Ul(list(results["verdict"])))
 

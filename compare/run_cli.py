@@ -86,12 +86,30 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="the private Temporal dev server's persistence: sqlite (durable, default) or memory "
         "(nothing persisted: an upper bound, not a durable setup)",
     )
+    run.add_argument(
+        "--inventory-delay-ms",
+        type=_milliseconds,
+        default=None,
+        metavar="MS",
+        help="a slow inventory service: every deduction takes MS longer in both variants (the "
+        "reference, which has no separate inventory step, is left out)",
+    )
     run.set_defaults(func=_run, mode="quick")
 
     report = sub.add_parser("report", help="re-render report.md/html and plots from a results.json")
     report.add_argument("results", type=Path)
     report.add_argument("--out", type=Path, default=None, help="default: the results file's directory")
     report.set_defaults(func=_report)
+
+
+def _milliseconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of milliseconds") from None
+    if not 0 < value <= 60_000:
+        raise argparse.ArgumentTypeError(f"{text} ms: give a delay above 0 and at most 60000")
+    return value
 
 
 def _config(args: argparse.Namespace) -> BenchConfig:
@@ -128,6 +146,7 @@ async def bench_target(
     keep: bool,
     progress: Progress,
     temporal_store: str = "sqlite",
+    inventory_delay_ms: float | None = None,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"name": name, "unsafe": name == "reference", "error": None}
     sensitivity = name == SENSITIVITY
@@ -142,8 +161,10 @@ async def bench_target(
         f"{name}: starting (fresh databases, names, "
         f"port{f', private Temporal dev server ({store})' if variant == 'workflow' else ''})"
     )
+    faults = TARGETS[variant].slow_deduction(inventory_delay_ms) if inventory_delay_ms else ""
+    stage = staged(variant, base, out, keep=keep, temporal_store=store, label=name, faults=faults)
     try:
-        async with staged(variant, base, out, keep=keep, temporal_store=store, label=name) as st:
+        async with stage as st:
             result["startup_s"] = round(time.monotonic() - started, 1)
             result["settings"] = {
                 "db_prefix": st.settings.db_prefix,
@@ -199,7 +220,10 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     base = Settings()
     started = datetime.now(UTC)
-    names = ([] if args.no_reference else ["reference"]) + list(args.variants)
+    slowed = args.inventory_delay_ms is not None
+    if slowed and not args.no_reference:
+        progress("--inventory-delay-ms: the reference has no separate inventory step; left out")
+    names = ([] if args.no_reference or slowed else ["reference"]) + list(args.variants)
     if "workflow" in names and args.temporal_store == "sqlite" and not args.no_sensitivity:
         names.append(SENSITIVITY)
     progress(f"compare run --{cfg.mode}: targets {', '.join(names)}; output {out}")
@@ -214,6 +238,7 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "config": cfg.model_dump(),
             "p99_bound_ms": cfg.p99_bound_ms,
             "temporal_store": args.temporal_store,
+            "inventory_delay_ms": args.inventory_delay_ms,
             "order_shape": "1 line (70 %) or 2 lines (30 %) over "
             f"{cfg.skus} SKUs, quantity 1-3, stock {cfg.stock_per_sku:,} per SKU (no rejections)",
             "python": platform.python_version(),
@@ -222,7 +247,7 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     }
     for name in names:
         results["targets"][name] = await bench_target(
-            name, cfg, base, out, args.keep, progress, args.temporal_store
+            name, cfg, base, out, args.keep, progress, args.temporal_store, args.inventory_delay_ms
         )
     if cfg.fault_scenarios:
         progress(

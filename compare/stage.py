@@ -92,7 +92,7 @@ class Staged:
         return groups, notes
 
 
-def target_settings(base: Settings, name: str, out_dir: Path) -> Settings:
+def target_settings(base: Settings, name: str, out_dir: Path, *, faults: str = "") -> Settings:
     prefix = f"cr{uuid.uuid4().hex[:6]}_"
     run_dir = (out_dir / "run" / name).resolve()
     # A previous run into the same --out left its logs, pid files and Temporal store here: a
@@ -107,7 +107,7 @@ def target_settings(base: Settings, name: str, out_dir: Path) -> Settings:
             "run_dir": run_dir,
             "api_port": free_port(),
             "temporal_db_file": run_dir / "temporal.sqlite",
-            "faults": "",
+            "faults": faults,
             "control": "",
         }
     )
@@ -123,11 +123,13 @@ async def staged(
     ready_timeout: float = 120.0,
     temporal_store: str = "sqlite",
     label: str | None = None,
+    faults: str = "",
 ) -> AsyncIterator[Staged]:
     """temporal_store: "sqlite" (a file, durable like the broker and PostgreSQL) or "memory"
-    (nothing persisted: an upper bound on what the dev server can do, NOT a durable setup)."""
+    (nothing persisted: an upper bound on what the dev server can do, NOT a durable setup).
+    faults: CC_FAULTS for the variant's roles (compare run --inventory-delay-ms)."""
     variant = TARGETS[name]
-    settings = target_settings(base, label or name, out_dir)
+    settings = target_settings(base, label or name, out_dir, faults=faults)
     temporal_proc: asyncio.subprocess.Process | None = None
     if name == "workflow":
         port = free_port(also_free_at=1000)

@@ -24,6 +24,15 @@ class Variant:
     package: str
     db_code: str  # database names are <prefix><db_code>_orders / _inventory
     roles: tuple[str, ...]
+    # The fault point (role/point) at the start of the work of one deduction, where
+    # `compare run --inventory-delay-ms` slows it down; "" where there is none.
+    deduction_point: str = ""
+
+    def slow_deduction(self, delay_ms: float) -> str:
+        """CC_FAULTS that make every deduction take `delay_ms` longer (a slow inventory service)."""
+        if not self.deduction_point:
+            raise ValueError(f"{self.name} has no separate deduction step to slow down")
+        return f"{self.deduction_point}=delay,seconds={delay_ms / 1000:g}"
 
 
 MQ = Variant(
@@ -31,8 +40,16 @@ MQ = Variant(
     "mq_variant",
     "mq",
     ("api", "order-relay", "inventory-consumer", "inventory-relay", "order-result-consumer"),
+    # inside the consumer's transaction, as slow work in the inventory service would be
+    "inventory-consumer/before_consumer_commit",
 )
-WORKFLOW = Variant("workflow", "workflow_variant", "wf", ("api", "order-worker", "inventory-worker"))
+WORKFLOW = Variant(
+    "workflow",
+    "workflow_variant",
+    "wf",
+    ("api", "order-worker", "inventory-worker"),
+    "inventory-worker/activity_start",  # the inventory worker runs only the deduct activity
+)
 VARIANTS = {v.name: v for v in (MQ, WORKFLOW)}
 
 

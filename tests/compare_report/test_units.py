@@ -248,3 +248,43 @@ def test_fault_matrix_reshapes_suite_results_and_flags_controls() -> None:
     assert len(t["rows"]) == 4 and t["rows"][1][3] == "double_deduction 2"
     lines = verdict_lines(runs)
     assert "mq: 1/1" in lines[0] and "workflow: 0/1" in lines[1] and "1/2 showed" in lines[2]
+
+
+def test_a_slow_inventory_arms_one_delay_at_each_variants_deduction_step() -> None:
+    from common.faults import FaultAction, FaultPoint, parse_faults
+    from compare.stage import TARGETS
+
+    for name in ("mq", "workflow"):
+        variant = TARGETS[name]
+        (spec,) = parse_faults(variant.slow_deduction(150))
+        assert spec.role in variant.roles and "inventory" in spec.role, (name, spec.role)
+        assert FaultPoint(spec.point) and spec.action is FaultAction.DELAY
+        assert (spec.seconds, spec.times) == (0.15, None), "every deduction, not only the first"
+    try:
+        TARGETS["reference"].slow_deduction(150)
+    except ValueError as exc:
+        assert "no separate deduction step" in str(exc)
+    else:
+        raise AssertionError("the reference has no deduction step to slow")
+
+
+def test_a_report_of_a_slowed_run_says_so_above_the_verdict(tmp_path: Path) -> None:
+    results = _results()
+    del results["targets"]["reference"]
+    results["meta"]["inventory_delay_ms"] = 150.0
+    render(results, tmp_path)
+    md = (tmp_path / "report.md").read_text()
+    said = md.index("every deduction took 150 ms longer")
+    assert said < md.index("## Verdict")
+
+
+def test_the_inventory_delay_must_be_a_positive_number_of_milliseconds() -> None:
+    for bad in ("0", "-5", "abc", "1e9"):
+        out = subprocess.run(
+            [sys.executable, "-m", "compare", "run", "--inventory-delay-ms", bad],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+        )
+        assert out.returncode == 2, bad
+        assert "--inventory-delay-ms" in out.stderr and "Traceback" not in out.stderr
