@@ -3,12 +3,16 @@
 - arm:     arms a fault point in the variant's processes (CC_FAULTS: crash / raise / delay /
            duplicate); `times` bounds it, counted across restarts
 - kill:    SIGKILL of a role process (its supervisor restarts it), or of a role's container
-- pause:   SIGSTOP of a role process (or `docker compose pause`), resumed after `seconds`
+- pause:   SIGSTOP of a role process (or `docker compose pause`), resumed after `seconds`, or
+           left stopped until a later `resume` step (a backlog builds up behind it)
+- resume:  SIGCONT of a role an open-ended pause stopped
 - restart: a crash of PostgreSQL / RabbitMQ / Temporal, up again after `downtime_s` (servers the
-           suite owns: its private sandbox, or a compose deployment's containers)
+           suite owns: its private sandbox, or a compose deployment's containers); `times` in a
+           row, `up_s` apart
 - network: a proxy toxic between role(s) and a dependency for `seconds`: latency, timeout (one
            direction: the lost ack / lost confirm), reset_peer, limit_data, down (a partition)
 - poison:  malformed messages published straight into the broker (MQ)
+- delete_queue: an operator deletes a work queue while orders flow (MQ)
 - netns:   a kernel-level partition of a role that runs in its own network namespace (its veth
            goes down for `seconds`: packets dropped, no RST; the plan's `isolate` lists the role),
            or of a deployment's role containers (disconnected from their networks)
@@ -79,19 +83,42 @@ class KillRole(_Fault):
 class PauseRole(_Fault):
     kind: Literal["pause"] = "pause"
     role: str
-    seconds: float = 3.0
+    seconds: float | None = Field(3.0, description="None: until a later `resume` step (or the end)")
 
     def label(self) -> str:
-        return f"SIGSTOP {self.role} {self.seconds:g}s"
+        return f"SIGSTOP {self.role}" + (f" {self.seconds:g}s" if self.seconds is not None else "")
+
+
+class ResumeRole(_Fault):
+    """SIGCONT of a role an open-ended `pause` stopped (a backlog built, now let it drain)."""
+
+    kind: Literal["resume"] = "resume"
+    role: str
+
+    def label(self) -> str:
+        return f"SIGCONT {self.role}"
 
 
 class RestartDependency(_Fault):
     kind: Literal["restart"] = "restart"
     dependency: Dependency
     downtime_s: float = 2.0
+    times: int = Field(1, ge=1, description="crash-restarts in a row")
+    up_s: float = Field(1.0, ge=0, description="time up between two of them")
 
     def label(self) -> str:
-        return f"restart {self.dependency} ({self.downtime_s:g}s down)"
+        again = f" x{self.times}" if self.times > 1 else ""
+        return f"restart {self.dependency} ({self.downtime_s:g}s down){again}"
+
+
+class DeleteQueue(_Fault):
+    """An operator deletes a work queue (MQ) while orders flow: publishes to it are unroutable."""
+
+    kind: Literal["delete_queue"] = "delete_queue"
+    queue: str  # without the amqp prefix
+
+    def label(self) -> str:
+        return f"delete queue {self.queue}"
 
 
 class NetworkFault(_Fault):
@@ -124,20 +151,20 @@ class PoisonMessages(_Fault):
         return f"{self.count} poison messages"
 
 
-Fault = Annotated[
-    ArmPoint | KillRole | PauseRole | RestartDependency | NetworkFault | KernelPartition | PoisonMessages,
-    Field(discriminator="kind"),
-]
-TimedFault = Annotated[
-    KillRole | PauseRole | RestartDependency | NetworkFault | KernelPartition | PoisonMessages,
-    Field(discriminator="kind"),
-]
+_Timed = (
+    KillRole | PauseRole | ResumeRole | RestartDependency | NetworkFault | KernelPartition | PoisonMessages
+    | DeleteQueue
+)  # fmt: skip
+Fault = Annotated[ArmPoint | _Timed, Field(discriminator="kind")]
+TimedFault = Annotated[_Timed, Field(discriminator="kind")]
 
 
 class Step(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    at: float = Field(..., ge=0, le=1, description="fraction of the workload's planned duration")
+    at: float = Field(
+        ..., ge=0, le=4, description="fraction of the workload's planned duration (> 1: after the load)"
+    )
     fault: TimedFault
 
 
@@ -210,10 +237,23 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
             ctx.event("instant", label, f"missed: {exc}")
     elif isinstance(fault, PauseRole):
         await _hold_role(ctx, label, fault.role, fault.seconds, ctx.roles.pause, ctx.roles.resume, ctx.paused)
+    elif isinstance(fault, ResumeRole):
+        if fault.role in ctx.paused:
+            await ctx.roles.resume(fault.role)
+            ctx.paused.discard(fault.role)
+            ctx.event("heal", label)
+        else:
+            ctx.event("instant", label, "missed: not paused")
     elif isinstance(fault, RestartDependency):
-        ctx.event("start", label)
-        await ctx.dependencies.restart(fault.dependency, fault.downtime_s)
-        ctx.event("heal", label)
+        for i in range(fault.times):
+            if i:
+                await asyncio.sleep(fault.up_s)
+            ctx.event("start", label, f"{i + 1}/{fault.times}")
+            await ctx.dependencies.restart(fault.dependency, fault.downtime_s)
+            ctx.event("heal", label, f"{i + 1}/{fault.times}")
+    elif isinstance(fault, DeleteQueue):
+        await delete_queue(ctx.direct, fault.queue)
+        ctx.event("instant", label, ctx.direct.amqp_name(fault.queue))
     elif isinstance(fault, NetworkFault):
         proxies = ctx.proxies_for(fault.dependency, fault.roles)
         names = [(p, p.add(fault.toxic)) for p in proxies]
@@ -253,7 +293,7 @@ async def _hold_role(
     ctx: FaultContext,
     label: str,
     role: str,
-    seconds: float,
+    seconds: float | None,
     act: Callable[[str], Awaitable[str]],
     undo: Callable[[str], Awaitable[None]],
     held: set[str],
@@ -268,6 +308,8 @@ async def _hold_role(
         return
     held.add(role)
     ctx.event("start", label, detail)
+    if seconds is None:  # a later `resume` step (or heal_all) ends it
+        return
     await asyncio.sleep(seconds)
     await undo(role)
     if forget:
@@ -297,6 +339,13 @@ async def publish_poison(settings: Settings, count: int) -> int:
             )
             sent += 1
     return sent
+
+
+async def delete_queue(settings: Settings, queue: str) -> None:
+    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        await channel.queue_delete(settings.amqp_name(queue))
 
 
 def faults_env(arms: list[ArmPoint]) -> str:

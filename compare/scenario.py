@@ -19,12 +19,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from compare.checker import AnomalyKind
 from compare.fault import (
     ArmPoint,
+    DeleteQueue,
     KernelPartition,
     KillRole,
     NetworkFault,
     PauseRole,
     PoisonMessages,
     RestartDependency,
+    ResumeRole,
     Step,
 )
 from compare.proxy import Direction, Down, Latency, ResetPeer, Timeout
@@ -401,9 +403,73 @@ def _load_scenarios() -> list[Scenario]:
     ]
 
 
+# The roles that drain a backlog: stopped during the load, let go at its end.
+_DRAINERS = {
+    "mq": ("inventory-consumer", "order-result-consumer"),
+    "workflow": ("order-worker", "inventory-worker"),
+}
+
+
+def _backlog(variant: str, then: list[Step]) -> list[Step]:
+    """Stop the variant's consumers for the whole load (a backlog of every order builds up),
+    let them go at its end, and apply `then` while they drain."""
+    roles = _DRAINERS[variant]
+    return [
+        *(Step(at=0.0, fault=PauseRole(role=r, seconds=None)) for r in roles),
+        *(Step(at=1.0, fault=ResumeRole(role=r)) for r in roles),
+        *then,
+    ]
+
+
+def _backlog_scenarios() -> list[Scenario]:
+    restarts = Step(at=1.0, fault=RestartDependency(dependency=PG, downtime_s=0.5, times=5, up_s=0.7))
+    return [
+        Scenario(
+            name="restart-postgres-backlog",
+            description="a backlog of every order waits in the queues / task queues; while it drains, "
+            "PostgreSQL crash-stops and restarts 5 times in a row (crash recovery on each start)",
+            threatens="'starting up' / 'shutting down' errors read as processing failures: good "
+            "messages dead-lettered, orders stranded PENDING",
+            plans={v: Plan(schedule=_backlog(v, [restarts])) for v in _DRAINERS},
+            destructive=True,
+        ),
+        Scenario(
+            name="crash-loop-consumer",
+            description="a backlog larger than the prefetch waits; the inventory consumer / worker then "
+            "dies (hard exit) 5 times in a row while holding its prefetched deliveries / tasks",
+            threatens="crashes counted as processing failures (the broker's delivery limit): good "
+            "messages dead-lettered, orders stranded PENDING",
+            plans={
+                "mq": Plan(
+                    arm=[ArmPoint(point="before_consumer_commit", role="inventory-consumer", times=5)],
+                    schedule=_backlog("mq", []),
+                ),
+                "workflow": Plan(
+                    arm=[ArmPoint(point="activity_start", role="inventory-worker", times=5)],
+                    schedule=_backlog("workflow", []),
+                ),
+            },
+        ),
+        Scenario(
+            name="delete-work-queue",
+            description="an operator deletes the deduct queue, later the results queue, while orders flow",
+            threatens="a publish the broker returns as unroutable, taken for a confirm: the outbox row "
+            "is deleted and the message is gone",
+            plans={
+                "mq": Plan(
+                    schedule=[
+                        Step(at=0.3, fault=DeleteQueue(queue="inventory.deduct")),
+                        Step(at=0.6, fault=DeleteQueue(queue="orders.results")),
+                    ]
+                )
+            },
+        ),
+    ]
+
+
 def catalogue() -> list[Scenario]:
     return [*_load_scenarios(), *_point_scenarios(), *_role_scenarios(), *_dependency_scenarios(),
-            *_network_scenarios(), *_kernel_scenarios()]  # fmt: skip
+            *_backlog_scenarios(), *_network_scenarios(), *_kernel_scenarios()]  # fmt: skip
 
 
 def scenario_named(name: str) -> Scenario:
