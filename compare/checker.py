@@ -4,8 +4,12 @@
 `read_state(...)` reads what it needs from the outside only: the variant's two databases
 (t_order, t_stock, t_deduction_log, t_local_msg), the broker's dead-letter queues (MQ) and the
 Temporal workflows `order-<order_id>` (workflow variant). It knows nothing else of the variants.
+A dead-letter queue that does not exist is an error (DeadLetterQueueMissing), never a count of 0:
+the MQ variant declares its topology when it starts, so a missing queue means something is wrong.
 
-Anomaly kinds (each counted; a real variant must show none after recovery):
+Anomaly kinds (each counted; a real variant must show none after recovery). The checker trusts
+only the client's own history and the stock it seeded: an outcome the system chose (a REJECTED
+order, a dead-lettered message) must be justified by that data, or it is an anomaly.
 
 | kind | meaning |
 | --- | --- |
@@ -21,16 +25,26 @@ Anomaly kinds (each counted; a real variant must show none after recovery):
 | deduction_without_confirmed | ledger rows for an order that is not CONFIRMED |
 | stuck | an order still PENDING, or its workflow not completed, after recovery |
 | leftover_outbox | rows left in t_local_msg after recovery |
-| dead_letters | dead-lettered messages beyond the poison messages the run injected |
+| stranded | dead-lettered messages the run did not inject as poison (any, if it injected none) |
+| unjustified_rejection | a REJECTED order the seeded stock does not justify (below) |
+| no_progress | fewer than `min_accepted` of the valid orders attempted got a 202 (below) |
 | server_error | the API answered a 5xx other than 503 (a bug: bad input must get a 4xx) |
 | invalid_accepted | the API answered 202 to a malformed order |
 | wrong_answer | a resubmission of the same body got 409, or another body for an accepted id got 202 |
+
+A rejection is justified only by the seeded stock: "insufficient stock ..." (and any reason the
+checker cannot classify) when, for one of the order's lines, the SKU's final stock is below the
+line's quantity (stock only decreases during a run, so it was short then too); "unknown sku X"
+only when the workload never seeded X. No progress: each valid order the client attempted counts
+once (duplicate submissions, conflicting bodies and invalid requests aside); a run in which the
+system turned nearly everything away (503s, timeouts) proves nothing, so it fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections import Counter, defaultdict
 from enum import StrEnum
 from typing import Any
@@ -46,6 +60,7 @@ from common.settings import Settings
 from compare.history import History, Intent, Outcome
 
 EXAMPLES = 5
+MIN_ACCEPTED = 0.5  # the default share of valid attempted orders a run must get accepted
 
 
 class AnomalyKind(StrEnum):
@@ -61,10 +76,16 @@ class AnomalyKind(StrEnum):
     DEDUCTION_WITHOUT_CONFIRMED = "deduction_without_confirmed"
     STUCK = "stuck"
     LEFTOVER_OUTBOX = "leftover_outbox"
-    DEAD_LETTERS = "dead_letters"
+    STRANDED = "stranded"
+    UNJUSTIFIED_REJECTION = "unjustified_rejection"
+    NO_PROGRESS = "no_progress"
     SERVER_ERROR = "server_error"
     INVALID_ACCEPTED = "invalid_accepted"
     WRONG_ANSWER = "wrong_answer"
+
+
+class DeadLetterQueueMissing(RuntimeError):
+    """A dead-letter queue the run must count does not exist: its dead letters cannot be known."""
 
 
 class OrderRow(BaseModel):
@@ -108,6 +129,8 @@ class Summary(BaseModel):
     rejected: int = 0
     pending: int = 0
     deducted_units: int = 0
+    intended: int = 0  # valid orders the client attempted (each once)
+    accepted_fraction: float | None = None  # of `intended`, the share that got a 202
 
 
 class Verdict(BaseModel):
@@ -115,6 +138,7 @@ class Verdict(BaseModel):
     summary: Summary = Field(default_factory=Summary)
     outbox_rows: int | None = None
     dead_letters: int | None = None
+    min_accepted: float = MIN_ACCEPTED
 
     @property
     def ok(self) -> bool:
@@ -149,29 +173,50 @@ class _Findings:
         ]
 
 
-def judge(history: History, state: SystemState) -> Verdict:
+class _Ledger:
+    """The audit ledger, grouped the ways the checks need it."""
+
+    def __init__(self, deductions: list[DeductionRow]) -> None:
+        self.by_order: dict[str, Counter[str]] = defaultdict(Counter)
+        self.pairs: Counter[tuple[str, str]] = Counter()
+        self.by_sku: Counter[str] = Counter()
+        for d in deductions:
+            self.by_order[d.order_id][d.sku] += d.quantity
+            self.pairs[(d.order_id, d.sku)] += 1
+            self.by_sku[d.sku] += d.quantity
+
+
+def judge(history: History, state: SystemState, *, min_accepted: float = MIN_ACCEPTED) -> Verdict:
+    """Every anomaly the history and the final state show; `min_accepted`: see NO_PROGRESS."""
     f = _Findings()
-    accepted = history.accepted()
-    refused = history.refused()
+    ledger = _Ledger(state.deductions)
+    _check_client_view(f, history, state, ledger)
+    _check_ledger(f, state, ledger)
+    _check_stock(f, history, state, ledger)
+    _check_rejections(f, history, state)
+    _check_left_behind(f, history, state)
+    _check_answers(f, history)
+    summary = _summary(history, state, ledger)
+    _check_progress(f, summary, min_accepted)
+    return Verdict(
+        anomalies=f.anomalies(),
+        summary=summary,
+        outbox_rows=state.outbox_rows,
+        dead_letters=state.dead_letters,
+        min_accepted=min_accepted,
+    )
+
+
+def _check_client_view(f: _Findings, history: History, state: SystemState, ledger: _Ledger) -> None:
     orders = state.orders
-
-    ledger_by_order: dict[str, Counter[str]] = defaultdict(Counter)
-    pairs: Counter[tuple[str, str]] = Counter()
-    ledger_by_sku: Counter[str] = Counter()
-    for d in state.deductions:
-        ledger_by_order[d.order_id][d.sku] += d.quantity
-        pairs[(d.order_id, d.sku)] += 1
-        ledger_by_sku[d.sku] += d.quantity
-
-    # --- the client's view against the system's ---
-    for order_id in sorted(accepted):
+    for order_id in sorted(history.accepted()):
         row = orders.get(order_id)
         if row is None or row.status == "PENDING":
             f.add(AnomalyKind.LOST, f"{order_id}: {'absent' if row is None else 'PENDING'}")
-    for order_id in sorted(refused):
-        if order_id in orders or order_id in ledger_by_order:
+    for order_id in sorted(history.refused()):
+        if order_id in orders or order_id in ledger.by_order:
             f.add(AnomalyKind.EFFECT_WITHOUT_ACCEPTANCE, order_id)
-    for order_id in sorted(set(orders) | set(ledger_by_order)):
+    for order_id in sorted(set(orders) | set(ledger.by_order)):
         if order_id not in history.orders:
             f.add(AnomalyKind.UNEXPECTED_ORDER, order_id)
     for order_id, row in sorted(orders.items()):
@@ -179,24 +224,26 @@ def judge(history: History, state: SystemState) -> Verdict:
         if submitted is not None and _lines(row.lines) != _lines(submitted.lines):
             f.add(AnomalyKind.BODY_CHANGED, order_id)
 
-    # --- the ledger ---
-    for (order_id, sku), n in sorted(pairs.items()):
+
+def _check_ledger(f: _Findings, state: SystemState, ledger: _Ledger) -> None:
+    for (order_id, sku), n in sorted(ledger.pairs.items()):
         if n > 1:
             f.add(AnomalyKind.DOUBLE_DEDUCTION, f"{order_id}/{sku} x{n}")
-    for order_id, row in sorted(orders.items()):
-        deducted = ledger_by_order.get(order_id)
+    for order_id, row in sorted(state.orders.items()):
+        deducted = ledger.by_order.get(order_id)
         if row.status == "CONFIRMED":
             wanted = Counter(_lines(row.lines))
             if deducted is None or any(deducted[sku] < q for sku, q in wanted.items()):
                 f.add(AnomalyKind.CONFIRMED_WITHOUT_DEDUCTION, order_id)
         elif deducted:
             f.add(AnomalyKind.DEDUCTION_WITHOUT_CONFIRMED, f"{order_id}: {row.status}")
-    for order_id in sorted(set(ledger_by_order) - set(orders)):
+    for order_id in sorted(set(ledger.by_order) - set(state.orders)):
         f.add(AnomalyKind.DEDUCTION_WITHOUT_CONFIRMED, f"{order_id}: no order row")
 
-    # --- stock per SKU ---
+
+def _check_stock(f: _Findings, history: History, state: SystemState, ledger: _Ledger) -> None:
     confirmed_demand: Counter[str] = Counter()
-    for row in orders.values():
+    for row in state.orders.values():
         if row.status == "CONFIRMED":
             confirmed_demand.update(_lines(row.lines))
     for sku, initial in sorted(history.initial_stock.items()):
@@ -205,15 +252,57 @@ def judge(history: History, state: SystemState) -> Verdict:
             f.add(AnomalyKind.STOCK_CONSERVATION, f"{sku}: missing")
             continue
         moved = initial - final
-        if final < 0 or ledger_by_sku[sku] > initial:
-            f.add(AnomalyKind.OVERSELL, f"{sku}: initial {initial}, deducted {ledger_by_sku[sku]}")
+        if final < 0 or ledger.by_sku[sku] > initial:
+            f.add(AnomalyKind.OVERSELL, f"{sku}: initial {initial}, deducted {ledger.by_sku[sku]}")
         if moved != confirmed_demand[sku]:
             f.add(AnomalyKind.STOCK_CONSERVATION, f"{sku}: moved {moved}, confirmed {confirmed_demand[sku]}")
-        if moved != ledger_by_sku[sku]:
-            f.add(AnomalyKind.LEDGER_MISMATCH, f"{sku}: moved {moved}, ledger {ledger_by_sku[sku]}")
+        if moved != ledger.by_sku[sku]:
+            f.add(AnomalyKind.LEDGER_MISMATCH, f"{sku}: moved {moved}, ledger {ledger.by_sku[sku]}")
 
-    # --- left behind ---
-    for order_id, row in sorted(orders.items()):
+
+# How common.deduction words a rejection: "insufficient stock for SKU: 0 < 2", "unknown sku SKU".
+_INSUFFICIENT = re.compile(r"\s*insufficient stock\b", re.IGNORECASE)
+_UNKNOWN_SKU = re.compile(r"\s*unknown sku\s+(\S+)", re.IGNORECASE)
+
+
+def _check_rejections(f: _Findings, history: History, state: SystemState) -> None:
+    """A REJECTED order must be justified by the seeded stock (stock only decreases in a run)."""
+    for order_id, row in sorted(state.orders.items()):
+        submitted = history.orders.get(order_id)
+        if row.status != "REJECTED" or submitted is None or submitted.intent is not Intent.VALID:
+            continue  # not REJECTED, or already an unexpected order / an effect of a refused one
+        why = _unjustified(_lines(submitted.lines), row.reason, history.initial_stock, state.stock)
+        if why is not None:
+            f.add(AnomalyKind.UNJUSTIFIED_REJECTION, f"{order_id}: {row.reason!r}, but {why}")
+
+
+def _unjustified(
+    lines: dict[str, int], reason: str | None, seeded: dict[str, int], final: dict[str, int]
+) -> str | None:
+    """Why the rejection is not justified, or None when the client's data justifies it."""
+    unknown = _UNKNOWN_SKU.match(reason or "")
+    if unknown is not None:
+        sku = unknown.group(1).rstrip(".,;:")
+        if sku in seeded:
+            return f"{sku} was seeded with {seeded[sku]}"
+        return None if sku in lines else f"{sku} is not in the order"
+    short = [sku for sku, q in lines.items() if _final(sku, seeded, final) < q]
+    if short:
+        return None
+    words = "" if _INSUFFICIENT.match(reason or "") else "the reason is not one the checker knows, and "
+    cover = ", ".join(f"{sku} {_final(sku, seeded, final)} >= {q}" for sku, q in sorted(lines.items()))
+    return f"{words}every line's final stock covers it ({cover})"
+
+
+def _final(sku: str, seeded: dict[str, int], final: dict[str, int]) -> float:
+    """A SKU's final stock; 0 for one never seeded, +inf for a seeded one that cannot be read."""
+    if sku not in seeded:
+        return 0
+    return final.get(sku, float("inf"))
+
+
+def _check_left_behind(f: _Findings, history: History, state: SystemState) -> None:
+    for order_id, row in sorted(state.orders.items()):
         if row.status == "PENDING":
             f.add(AnomalyKind.STUCK, f"{order_id}: PENDING")
     if state.workflows is not None:
@@ -222,9 +311,15 @@ def judge(history: History, state: SystemState) -> Verdict:
                 f.add(AnomalyKind.STUCK, f"{order_id}: workflow {status}")
     if state.outbox_rows:
         f.add(AnomalyKind.LEFTOVER_OUTBOX, f"{state.outbox_rows} rows", state.outbox_rows)
-    if state.dead_letters is not None and state.dead_letters > history.poison_messages:
-        extra = state.dead_letters - history.poison_messages
-        f.add(AnomalyKind.DEAD_LETTERS, f"{extra} beyond {history.poison_messages} injected", extra)
+    poison = history.poison_messages
+    if state.dead_letters is not None and state.dead_letters > poison:
+        extra = state.dead_letters - poison
+        where = f"beyond the {poison} poison messages injected" if poison else "in a run without poison"
+        f.add(AnomalyKind.STRANDED, f"{extra} dead-lettered {where}", extra)
+
+
+def _check_answers(f: _Findings, history: History) -> None:
+    accepted = history.accepted()
     for attempt in history.attempts:
         if attempt.outcome is Outcome.SERVER_ERROR:
             f.add(AnomalyKind.SERVER_ERROR, f"{attempt.order_id}: {attempt.status}")
@@ -243,25 +338,39 @@ def judge(history: History, state: SystemState) -> Verdict:
         ):
             f.add(AnomalyKind.WRONG_ANSWER, f"{attempt.order_id}: 202 for another body")
 
-    statuses = Counter(row.status for row in orders.values())
-    grouped = history.by_order()
-    summary = Summary(
+
+def _summary(history: History, state: SystemState, ledger: _Ledger) -> Summary:
+    accepted = history.accepted()
+    refused = history.refused()
+    intended = {oid for oid, o in history.orders.items() if o.intent is Intent.VALID}
+    statuses = Counter(row.status for row in state.orders.values())
+    return Summary(
         submitted=len(history.orders),
         attempts=len(history.attempts),
         accepted=len(accepted),
         refused=len(refused),
-        indeterminate=sum(1 for oid in grouped if oid not in accepted and oid not in refused),
+        indeterminate=sum(1 for oid in history.by_order() if oid not in accepted and oid not in refused),
         confirmed=statuses["CONFIRMED"],
         rejected=statuses["REJECTED"],
         pending=statuses["PENDING"],
-        deducted_units=sum(ledger_by_sku.values()),
+        deducted_units=sum(ledger.by_sku.values()),
+        intended=len(intended),
+        accepted_fraction=round(len(intended & accepted) / len(intended), 4) if intended else None,
     )
-    return Verdict(
-        anomalies=f.anomalies(),
-        summary=summary,
-        outbox_rows=state.outbox_rows,
-        dead_letters=state.dead_letters,
-    )
+
+
+def _check_progress(f: _Findings, summary: Summary, min_accepted: float) -> None:
+    """A run in which the system turned (nearly) everything away proves nothing: it fails."""
+    fraction = summary.accepted_fraction
+    if fraction is None:
+        f.add(AnomalyKind.NO_PROGRESS, "no valid order was attempted")
+    elif fraction < min_accepted:
+        accepted = round(fraction * summary.intended)
+        f.add(
+            AnomalyKind.NO_PROGRESS,
+            f"{accepted} of {summary.intended} valid orders accepted ({fraction:.0%}), "
+            f"at least {min_accepted:.0%} required",
+        )
 
 
 def converged(history: History, state: SystemState) -> bool:
@@ -364,7 +473,7 @@ class StateReader:
         return state
 
     async def dead_letters(self) -> int:
-        """Messages now in the dead-letter queues."""
+        """Messages now in the dead-letter queues; DeadLetterQueueMissing if one does not exist."""
         total = 0
         connection = await aio_pika.connect(self._settings.amqp_url, timeout=10)
         async with connection:
@@ -372,9 +481,12 @@ class StateReader:
                 channel = await connection.channel()
                 try:
                     queue = await channel.declare_queue(name, passive=True)
-                    total += queue.declaration_result.message_count or 0
-                except aio_pika.exceptions.ChannelClosed:
-                    continue  # never declared: nothing was dead-lettered
+                except aio_pika.exceptions.ChannelClosed as exc:
+                    raise DeadLetterQueueMissing(
+                        f"dead-letter queue {name} does not exist (the variant declares it when it "
+                        f"starts): its dead letters cannot be counted ({exc})"
+                    ) from exc
+                total += queue.declaration_result.message_count or 0
         return total
 
     async def _workflow_statuses(self, order_ids: list[str]) -> dict[str, str]:
