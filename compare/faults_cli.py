@@ -3,6 +3,7 @@
     python -m compare scenarios
     python -m compare faults --variant mq|workflow|both --scenario NAME|all [--seed N] [--orders N]
                              [--out DIR] [--controls] [--target local|external|compose|addresses]
+                             [--allow-skips]
 
 --scenario may be given several times. --variant also takes one control, e.g. mq:no-dedup.
 --controls adds every control of the chosen variants (each with the scenario that must expose it).
@@ -16,8 +17,10 @@
   addresses  variants already running at --api-url (VARIANT=URL), dependencies from CC_*; process
              faults through the supervisor's pid files when --run-dir (VARIANT=DIR) is given
 Against compose and addresses the runs that need fault points, fault proxies, partitions the
-target cannot make, or the controls are skipped, each with its reason. The exit code is 0 when
-every run passed or was skipped, 1 when any failed or broke, 2 when the target cannot be used.
+target cannot make, or the controls are skipped, each with its reason. A skipped run is not a
+pass: the exit code is 0 when every run passed (skipped ones too with --allow-skips), 1 when any
+failed, was not applied (a fault that never fired or an injector that missed), broke or was
+skipped without --allow-skips, 2 when the target cannot be used.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def register(sub: Any) -> None:
                         help="--target addresses: VARIANT=DIR, a variant's CC_RUN_DIR (or DIR)")  # fmt: skip
     faults.add_argument("--recovery", type=float, default=60.0, help="seconds allowed to converge")
     faults.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
+    faults.add_argument("--allow-skips", action="store_true",
+                        help="exit 0 even if runs were skipped (the target cannot take them)")  # fmt: skip
     faults.set_defaults(func=_faults)
 
     scenarios = sub.add_parser("scenarios", help="list the fault scenarios and what each threatens")
@@ -128,7 +133,16 @@ def _faults(args: argparse.Namespace) -> int:
     print()
     print(summary_table(results))
     print(f"\nJSON: {args.out / 'faults.json'}")
-    return 0 if all(r.status in ("pass", "skipped") for r in results) else 1
+    code = exit_code(results, allow_skips=args.allow_skips)
+    if code and all(r.status in ("pass", "skipped") for r in results):
+        print("runs were skipped: exit 1 (give --allow-skips where skips are expected)")
+    return code
+
+
+def exit_code(results: list[ScenarioResult], *, allow_skips: bool) -> int:
+    """0 when every run passed (or was skipped, with allow_skips), else 1."""
+    ok: tuple[str, ...] = ("pass", "skipped") if allow_skips else ("pass",)
+    return 0 if all(r.status in ok for r in results) else 1
 
 
 def per_variant(values: list[str] | None, variants: list[str], what: str) -> dict[str, str]:
@@ -169,20 +183,24 @@ def _print(line: str) -> None:
 def summary_table(results: list[ScenarioResult]) -> str:
     """One screen: a row per run."""
     width = shutil.get_terminal_size((200, 40)).columns if sys.stdout.isatty() else 250
-    header = f"{'variant':<26} {'scenario':<38} {'result':<7} {'conv s':>7}  anomalies"
+    header = f"{'variant':<26} {'scenario':<38} {'result':<11} {'conv s':>7} {'accept':>6}  anomalies"
     rows = [header, "-" * min(width, len(header) + 30)]
     for r in results:
         who = f"{r.variant}:{r.control}" if r.control else r.variant
         conv = f"{r.converge_s:.1f}" if r.converge_s is not None else ("-" if r.converged else "never")
         if r.status in ("skipped", "error"):
             conv = "-"
+        share = r.verdict.summary.accepted_fraction if r.verdict else None
+        accept = f"{share:.0%}" if share is not None else "-"
         anomalies = ", ".join(f"{k}={v}" for k, v in r.anomalies.items()) or "none"
         if r.control:
             anomalies += f"  (expects {'/'.join(r.expected)})"
-        if r.status in ("error", "skipped") and r.note:
+        if r.status in ("error", "skipped", "not-applied") and r.note:
             anomalies = r.note
-        rows.append(f"{who:<26} {r.scenario:<38} {r.status.upper():<7} {conv:>7}  {anomalies}"[:width])
-    counts = {s: sum(r.status == s for r in results) for s in ("pass", "fail", "error", "skipped")}
+        row = f"{who:<26} {r.scenario:<38} {r.status.upper():<11} {conv:>7} {accept:>6}  {anomalies}"
+        rows.append(row[:width])
+    statuses = ("pass", "fail", "not-applied", "error", "skipped")
+    counts = {s: sum(r.status == s for r in results) for s in statuses}
     rows.append(", ".join(f"{n} {s}" for s, n in counts.items() if n) + f" (of {len(results)} runs)")
     return "\n".join(rows)
 
@@ -198,6 +216,6 @@ def _scenarios(_: argparse.Namespace) -> int:
         )
     print("\ncontrols (deliberately broken, run with --controls or --variant VARIANT:CONTROL):")
     for c in CONTROLS:
-        print(f"{c.variant}:{c.control}  -> {c.scenario}, must show {' or '.join(c.expect)}")
+        print(f"{c.variant}:{c.control}  -> {c.scenario}, must show {' and '.join(c.expect)}")
         print(textwrap.fill(c.why, 100, initial_indent="    ", subsequent_indent="    "))
     return 0

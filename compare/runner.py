@@ -30,8 +30,13 @@ checker reads the databases, the broker's dead-letter queues and Temporal, and j
 
 Files in out_dir: faults.json (every ScenarioResult), <label>.json (one result),
 <label>.history.json (its history), runs/<label>/variant.log (the variant's output).
-`status` is "pass" (real variant: no anomaly; control: an expected anomaly showed), "fail",
-"skipped" (needs a private sandbox) or "error" (the run itself broke; `note` says why).
+`status` is "pass" (real variant: no anomaly; control: every anomaly it expects showed), "fail",
+"not-applied" (an armed fault point never fired, or an injector missed or broke: the run proves
+nothing, so it does not pass; a real variant's anomalies still make it "fail"), "skipped" (the
+target cannot take this run; `note` says why) or "error" (the run itself broke, e.g. a dead-letter
+queue that does not exist; `note` says why). Controls get the same recovery window as the real
+scenarios: a control must not pass because the system was merely slow. The share of valid orders
+a run must get accepted is its workload's `min_accepted` (compare.workload.WorkloadSpec).
 """
 
 from __future__ import annotations
@@ -55,9 +60,18 @@ from pydantic import BaseModel, Field
 from common.db import drop_database
 from common.settings import Settings
 from compare import netns
-from compare.checker import AnomalyKind, StateReader, SystemState, Verdict, converged, judge
+from compare.checker import (
+    AnomalyKind,
+    DeadLetterQueueMissing,
+    StateReader,
+    SystemState,
+    Verdict,
+    converged,
+    judge,
+)
 from compare.deployment import Deployment, NoRestarts, wait_ready
 from compare.fault import (
+    ArmPoint,
     Dependencies,
     FaultContext,
     KernelPartition,
@@ -80,7 +94,7 @@ from compare.target import VARIANTS, VariantProcess
 from compare.workload import Workload, WorkloadRunner
 
 Progress = Callable[[str], None]
-Status = Literal["pass", "fail", "skipped", "error"]
+Status = Literal["pass", "fail", "not-applied", "skipped", "error"]
 
 
 class ScenarioResult(BaseModel):
@@ -98,6 +112,7 @@ class ScenarioResult(BaseModel):
     converge_s: float | None = None  # from the end of the last fault to convergence
     drain_s: float | None = None  # from the end of the workload (all faults healed) to convergence
     duration_s: float = 0.0
+    min_accepted: float | None = None  # the share of valid orders the run had to get accepted
     arm: list[str] = Field(default_factory=list)
     fired: dict[str, int] = Field(default_factory=dict)  # armed fault points that went off
     faults: list[FaultEvent] = Field(default_factory=list)
@@ -195,6 +210,8 @@ def _brief(r: ScenarioResult) -> str:
     if r.status in ("skipped", "error"):
         return r.note or ""
     parts = [", ".join(f"{k}={v}" for k, v in r.anomalies.items()) or "no anomaly"]
+    if r.verdict is not None:
+        parts.append(accepted_share(r.verdict))
     if r.converge_s is not None:
         parts.append(f"converged {r.converge_s:.1f}s after the last fault")
     if r.note:
@@ -246,11 +263,70 @@ async def run_case(
     result.duration_s = round(time.monotonic() - started, 1)
     result.arm = [a.entry() for a in plan.arm]
     result.fired = fired_points(run.run_dir / "variant.log")
-    if plan.arm and not result.fired and result.status == "pass" and case.control is None:
-        result.note = "the armed fault point never fired: this run proves little"
+    result = settle(result, not_applied(plan, result.fired, run.history.faults))
     _write(out_dir / f"{result.label}.json", result.model_dump_json(indent=1))
     _write(out_dir / f"{result.label}.history.json", run.history.model_dump_json())
     return result
+
+
+def accepted_share(verdict: Verdict) -> str:
+    """ "accepted 97/100 valid orders (97 %, at least 50 %)" """
+    s = verdict.summary
+    if s.accepted_fraction is None:
+        return "no valid order attempted"
+    accepted = round(s.accepted_fraction * s.intended)
+    return (
+        f"accepted {accepted}/{s.intended} valid orders "
+        f"({s.accepted_fraction:.0%}, at least {verdict.min_accepted:.0%})"
+    )
+
+
+def not_applied(plan: Plan, fired: dict[str, int], faults: list[FaultEvent]) -> list[str]:
+    """Why the plan's faults did not all happen: armed points that never fired, injectors that
+    missed or broke, scheduled steps that never started. Empty: every fault was applied."""
+    reasons = [f"{arm.label()} never fired" for arm in plan.arm if not _has_fired(arm, fired)]
+    for event in faults:
+        if event.action == "error":
+            reasons.append(f"{event.fault}: error {event.detail}".rstrip())
+        elif event.detail.startswith("missed"):
+            reasons.append(f"{event.fault}: {event.detail}")
+    started, scheduled = sum(1 for event in faults if event.action != "heal"), len(plan.schedule)
+    if started < scheduled:
+        reasons.append(f"{scheduled - started} of {scheduled} scheduled faults never started")
+    return reasons
+
+
+def _has_fired(arm: ArmPoint, fired: dict[str, int]) -> bool:
+    """`fired` keys are common.faults' `role/point: action`."""
+    for key in fired:
+        where, _, action = key.partition(": ")
+        role, _, point = where.rpartition("/")
+        if point == arm.point and action == arm.action and arm.role in (None, role):
+            return True
+    return False
+
+
+def settle(result: ScenarioResult, reasons: list[str]) -> ScenarioResult:
+    """A run whose faults were not all applied does not pass: "not-applied" (a real variant's
+    anomalies still make it "fail", with the reasons in the note; an error stays an error)."""
+    if not reasons or result.status in ("error", "skipped"):
+        return result
+    more = f" (+{len(reasons) - 5} more)" if len(reasons) > 5 else ""
+    note = "not applied: " + "; ".join(reasons[:5]) + more
+    note = f"{result.note}; {note}" if result.note else note
+    real_failure = result.status == "fail" and result.control is None
+    return result.model_copy(update={"status": "fail" if real_failure else "not-applied", "note": note})
+
+
+def control_status(verdict: Verdict, expect: list[AnomalyKind]) -> tuple[Status, str | None]:
+    """A control passes only when every anomaly kind it expects showed."""
+    missing = [kind.value for kind in expect if not verdict.count(kind)]
+    if not missing:
+        return "pass", None
+    if verdict.ok:
+        return "fail", "control came out clean: the suite failed to expose it"
+    shown = ", ".join(verdict.counts())
+    return "fail", f"control did not show {', '.join(missing)} (only {shown}): the suite failed to expose it"
 
 
 def _write(path: Path, text: str) -> None:
@@ -435,10 +511,9 @@ class _Run:
 
         if self.reader is None:
             self.reader = self._reader()
-        bound = recovery_s if self.case.control is None else min(recovery_s, 20.0)
-        self.say(f"  recovering (at most {bound:g}s)")
-        state, done_at = await self._await_convergence(load_end + bound)
-        verdict = judge(self.history, state)
+        self.say(f"  recovering (at most {recovery_s:g}s)")
+        state, done_at = await self._await_convergence(load_end + recovery_s)
+        verdict = judge(self.history, state, min_accepted=self.spec.min_accepted)
         last_fault = max((f.at for f in self.history.faults), default=None)
         converge_s = drain_s = None
         if done_at is not None:
@@ -447,13 +522,10 @@ class _Run:
                 converge_s = round(max(0.0, done_at - t0 - last_fault), 2)
             elif self.plan.arm:  # armed points fire during the load: count from its end
                 converge_s = drain_s
+        status: Status = "pass" if verdict.ok else "fail"
+        note = None
         if self.case.control is not None:
-            showed = any(verdict.count(k) for k in self.case.control.expect)
-            status: Status = "pass" if showed else "fail"
-            note = None if showed else "control came out clean: the suite failed to expose it"
-        else:
-            status = "pass" if verdict.ok else "fail"
-            note = None
+            status, note = control_status(verdict, self.case.control.expect)
         return base.model_copy(
             update={
                 "status": status,
@@ -464,6 +536,7 @@ class _Run:
                 "drain_s": drain_s,
                 "faults": self.history.faults,
                 "note": note,
+                "min_accepted": self.spec.min_accepted,
             }
         )
 
@@ -496,6 +569,8 @@ class _Run:
                         state = await self.reader.read(self.history, workflows=True)
                     if converged(self.history, state):
                         return state, time.monotonic()
+            except DeadLetterQueueMissing:
+                raise  # not a dependency coming back: the count cannot be trusted, the run errs
             except Exception as exc:  # a dependency still coming back
                 self.say(f"  (reading state: {type(exc).__name__})")
             if time.monotonic() > deadline:

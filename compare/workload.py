@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
+from compare.checker import MIN_ACCEPTED
 from compare.history import Attempt, History, Intent, Outcome, SubmittedOrder
 
 
@@ -41,6 +42,13 @@ class WorkloadSpec(BaseModel):
     retries: int = Field(4, ge=0)
     request_timeout_s: float = 5.0
     max_seconds: float = Field(120.0, gt=0, description="stop submitting after this long")
+    min_accepted: float = Field(
+        MIN_ACCEPTED,
+        ge=0,
+        le=1,
+        description="the share of valid orders attempted that must get a 202, or the run made no "
+        "progress and fails (each order once: duplicates and invalid requests aside)",
+    )
 
     def duration_hint(self) -> float:
         return self.orders / self.rate

@@ -117,7 +117,7 @@ async def test_workflow_deployment_through_the_command_line(deployed: Deploy, tm
         sys.executable, "-m", "compare", "faults", "--variant", "workflow", "--target", "addresses",
         "--api-url", deployed_wf.api_url, "--run-dir", str(deployed_wf.settings.run_dir),
         "--scenario", "baseline", "--scenario", "kill-inventory-worker", "--scenario", "restart-temporal",
-        "--orders", "30", "--recovery", "60", "--out", str(out),
+        "--orders", "30", "--recovery", "60", "--out", str(out), "--allow-skips",
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("CC_")} | settings_env(
         deployed_wf.settings
