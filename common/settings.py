@@ -38,8 +38,14 @@ class Settings(BaseSettings):
     # --- MQ variant ---
     relay_batch_size: int = 256
     relay_poll_interval_s: float = 1.0
-    consumer_prefetch: int = 64
-    max_deliveries: int = Field(5, ge=1, description="deliveries of a failing message before the DLQ")
+    consumer_prefetch: int = Field(16, ge=1, description="deliveries held by a consumer at once")
+    max_deliveries: int = Field(
+        5, ge=1, description="processing failures of one message (counted by the consumer) before the DLQ"
+    )
+    broker_delivery_limit: int = Field(
+        20, ge=1, description="the quorum queues' x-delivery-limit: a backstop for a message that "
+        "kills its consumer, far above what crashes of healthy consumers add up to",
+    )
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
 

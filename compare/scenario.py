@@ -423,12 +423,15 @@ def _backlog(variant: str, then: list[Step]) -> list[Step]:
 
 
 def _backlog_scenarios() -> list[Scenario]:
-    restarts = Step(at=1.0, fault=RestartDependency(dependency=PG, downtime_s=0.5, times=5, up_s=0.7))
+    restarts = Step(
+        at=1.0, fault=RestartDependency(dependency=PG, downtime_s=0.5, times=4, up_s=1.0, recovery_s=1.5)
+    )
     return [
         Scenario(
             name="restart-postgres-backlog",
             description="a backlog of every order waits in the queues / task queues; while it drains, "
-            "PostgreSQL crash-stops and restarts 5 times in a row (crash recovery on each start)",
+            "PostgreSQL crash-stops and restarts 4 times in a row, each crash recovery lasting 1.5 s "
+            "(57P03 'not accepting connections' meanwhile)",
             threatens="'starting up' / 'shutting down' errors read as processing failures: good "
             "messages dead-lettered, orders stranded PENDING",
             plans={v: Plan(schedule=_backlog(v, [restarts])) for v in _DRAINERS},

@@ -9,8 +9,9 @@
   batch is in flight before the first confirm is awaited), deletes the batch after every confirm.
   A lost confirm means the batch is published again: duplicates are accepted, the consumer's
   dedup table removes them. Nothing is deleted that the broker did not confirm: no loss.
-- Any error (broker or database down, a nack) ends the session; it starts again after a capped
-  exponential backoff, with new connections.
+- Any error (broker or database down, a nack, a publish returned as unroutable) ends the
+  session; it starts again after a capped exponential backoff, with new connections, declaring
+  the topology again (a deleted queue comes back).
 """
 
 from __future__ import annotations
@@ -69,7 +70,10 @@ class Relay:
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
             amqp = await aio_pika.connect(self._settings.amqp_url, timeout=5)
             async with amqp:
-                channel = await amqp.channel(publisher_confirms=True)
+                # a message the broker cannot route comes back as a Return: with on_return_raises
+                # that is a PublishError, not a confirm, so its row is kept (aio-pika's default
+                # resolves a returned publish normally, and the row would be deleted: silent loss)
+                channel = await amqp.channel(publisher_confirms=True, on_return_raises=True)
                 exchange, _ = await topology.declare(channel, self._settings)
                 self._log("active: relaying")
                 while True:
@@ -109,7 +113,9 @@ class Relay:
     async def _publish(self, exchange: AbstractExchange, rows: Sequence[asyncpg.Record]) -> None:
         # Tasks are created in id order and reach the channel's publish lock in that order, so
         # the broker receives the batch in outbox order; confirms are then awaited together.
-        # A nack raises DeliveryError (an AMQPError): the session restarts, nothing is deleted.
+        # A nack raises DeliveryError, a return (unroutable: a queue or binding is missing)
+        # PublishError, both AMQPErrors: the session restarts after a backoff, declares the
+        # topology again, and nothing is deleted.
         await asyncio.gather(
             *(
                 exchange.publish(
@@ -124,6 +130,7 @@ class Relay:
                         headers={"outbox-id": row["id"]},
                     ),
                     routing_key=row["routing_key"],
+                    mandatory=True,
                     timeout=30,
                 )
                 for row in rows

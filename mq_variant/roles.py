@@ -12,14 +12,14 @@ from common.db import engine_for
 from common.faults import Faults
 from common.settings import Settings
 from mq_variant import topology
-from mq_variant.consumer import Handler, InboxConsumer
+from mq_variant.consumer import InboxConsumer, InboxHandler
 from mq_variant.controls import parse_control
-from mq_variant.deduction import handle_deduct
+from mq_variant.deduction import Deduct
 from mq_variant.messages import DeductStock, StockResult
 from mq_variant.relay import Relay
-from mq_variant.schema import DB_CODE, INVENTORY, ORDERS
+from mq_variant.schema import DB_CODE, INVENTORY, INVENTORY_FAILURES, ORDERS, ORDERS_FAILURES
 from mq_variant.service import service_factory
-from mq_variant.settlement import handle_result
+from mq_variant.settlement import Settle
 
 
 async def api(settings: Settings, faults: Faults) -> None:
@@ -40,9 +40,10 @@ async def _consume(
     *,
     side: str,
     dedup_table: Table,
+    failure_table: Table,
     queue_name: str,
     model: type[BaseModel],
-    handler: Handler[Any],
+    handler: InboxHandler[Any],
     name: str,
 ) -> None:
     engine = engine_for(settings, settings.database(DB_CODE, side), pool_size=2)
@@ -51,6 +52,7 @@ async def _consume(
             settings=settings,
             engine=engine,
             dedup_table=dedup_table,
+            failure_table=failure_table,
             queue_name=queue_name,
             model=model,
             handler=handler,
@@ -68,9 +70,10 @@ async def inventory_consumer(settings: Settings, faults: Faults) -> None:
         faults,
         side="inventory",
         dedup_table=INVENTORY.dedup,
+        failure_table=INVENTORY_FAILURES,
         queue_name=topology.names(settings).deduct_queue,
         model=DeductStock,
-        handler=handle_deduct,
+        handler=Deduct(),
         name="inventory-consumer",
     )
 
@@ -82,9 +85,10 @@ async def order_result_consumer(settings: Settings, faults: Faults) -> None:
         faults,
         side="orders",
         dedup_table=ORDERS.dedup,
+        failure_table=ORDERS_FAILURES,
         queue_name=topology.names(settings).result_queue,
         model=StockResult,
-        handler=handle_result,
+        handler=Settle(),
         name="order-result-consumer",
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.orders import OrderRepository
@@ -11,6 +13,15 @@ from mq_variant.schema import ORDERS
 _orders = OrderRepository(ORDERS)
 
 
-async def handle_result(conn: AsyncConnection, message: StockResult, message_id: str) -> None:
-    """Runs inside the consumer's transaction, together with the dedup row."""
-    await _orders.settle(conn, message)
+class Settle:
+    """Runs inside the consumer's transaction, together with the dedup row `<order_id>:settle`."""
+
+    def key(self, message: StockResult) -> str:
+        return f"{message.order_id}:settle"
+
+    async def apply(self, conn: AsyncConnection, message: StockResult, message_id: str) -> dict[str, Any]:
+        await _orders.settle(conn, message)
+        return {"status": message.status}
+
+    async def again(self, conn: AsyncConnection, message: StockResult, stored: dict[str, Any] | None) -> None:
+        """A terminal order is never overwritten: nothing to do."""

@@ -6,9 +6,11 @@
     exchange <p>mq.dlx (direct), same routing keys
       -> <p>inventory.deduct.dlq, <p>orders.results.dlq
 
-Main queues are quorum queues (replicated on a cluster, Jepsen-tested) with
-x-delivery-limit: a message that keeps failing is dead-lettered by the broker after
-`max_deliveries` attempts instead of blocking the queue. x-single-active-consumer keeps the
+Main queues are quorum queues (replicated on a cluster, Jepsen-tested). A message that keeps
+failing is dead-lettered by the consumer itself, which counts its processing failures (see
+mq_variant.consumer): brokers disagree on what counts toward x-delivery-limit (before 4.3 every
+return, a consumer crash included; from 4.3 not a requeued nack), so the limit is only a high
+backstop for a message that kills its consumer every time. x-single-active-consumer keeps the
 queue's order even when several consumer replicas run (only one receives at a time).
 """
 
@@ -61,8 +63,8 @@ async def declare(channel: AbstractChannel, settings: Settings) -> tuple[Abstrac
             arguments={
                 "x-queue-type": "quorum",
                 "x-dead-letter-exchange": n.dlx,
-                # the broker dead-letters after more than `limit` failed deliveries
-                "x-delivery-limit": max(0, settings.max_deliveries - 1),
+                # a backstop only: the consumer counts processing failures itself
+                "x-delivery-limit": settings.broker_delivery_limit,
                 "x-single-active-consumer": True,
             },
         )

@@ -30,7 +30,7 @@ async def test_consumer_sigkilled_after_commit_before_ack_deducts_once(start_mq:
     paused = mq.process.signal_role("inventory-consumer", signal.SIGKILL)
     await mq.wait_terminal(["o1"])
     # the redelivery reaches the restarted consumer and the dedup table turns it into a no-op
-    await wait_for_log(mq, "skipped (already processed)")
+    await wait_for_log(mq, "already done): answered from the stored result")
     assert mq.process.pid("inventory-consumer") != paused  # really died and was restarted
     assert await mq.deducted("o1") == 1
     assert (await mq.http.get("/orders/o1")).json()["status"] == "CONFIRMED"
@@ -41,7 +41,7 @@ async def test_relay_crash_after_publish_before_delete_deducts_once(start_mq: St
     await mq.set_stock("apple", 10)
     await mq.place("o1", ONE_APPLE)
     await mq.wait_terminal(["o1"])
-    await wait_for_log(mq, "skipped (already processed)")  # the second copy, deduplicated
+    await wait_for_log(mq, "already done): answered from the stored result")  # the second copy, deduplicated
     assert "FAULT order-relay/after_publish: crash" in mq.process.log_tail(400)
     assert await mq.deducted("o1") == 1
     assert await mq.scalar(mq.orders_db, "SELECT count(*) FROM t_local_msg") == 0
@@ -93,25 +93,37 @@ async def test_sigkill_every_worker_role_under_load_loses_nothing(start_mq: Star
     await assert_no_double_deduction(mq)
 
 
-async def test_same_message_delivered_twice_is_processed_once(start_mq: StartMq) -> None:
+async def test_a_re_sent_deduct_applies_once_whatever_its_message_id(start_mq: StartMq) -> None:
+    """Dedup is keyed on the business operation (<order>:deduct), not the transport message id:
+    the order's own message, the same message again (a relay retry) and the same deduct under a
+    new id (a reconciler, a DLQ replay) deduct once; each repeat is answered with the stored
+    outcome."""
     mq = await start_mq()
     await mq.set_stock("apple", 10)
     names = topology.names(mq.settings)
-    # The order exists (so its result can settle it), but we bypass the outbox and publish its
-    # deduct message ourselves, twice, with the same message id -- as a relay retry would.
     await mq.place("o1", ONE_APPLE)
     await mq.wait_terminal(["o1"])
     body = json.dumps({"order_id": "o1", "lines": ONE_APPLE}).encode()
-    message_id = uuid.uuid4().hex
+    same_id = uuid.uuid4().hex
     connection = await aio_pika.connect(mq.settings.amqp_url)
     async with connection:
         channel = await connection.channel()
         exchange = await channel.get_exchange(names.exchange)
-        for _ in range(2):
+        for message_id in (same_id, same_id, uuid.uuid4().hex):
             await exchange.publish(aio_pika.Message(body, message_id=message_id), routing_key=topology.DEDUCT)
 
-    await wait_for_log(mq, f"duplicate {message_id} skipped")
-    assert await mq.deducted("o1") == 2  # the order's own message once + the injected one once
+    await wait_for_log(mq, f"duplicate {same_id} (o1:deduct already done)")
+    await wait_until(
+        lambda: _log_count(mq, "(o1:deduct already done): answered from the stored result", 3),
+        timeout=30,
+        what="three repeats answered",
+    )
+    assert await mq.deducted("o1") == 1
+    assert (await mq.http.get("/orders/o1")).json()["status"] == "CONFIRMED"
+
+
+async def _log_count(mq: MqRun, text: str, n: int) -> bool:
+    return mq.process.log_tail(2000).count(text) >= n
 
 
 async def wait_for_log(mq: MqRun, text: str, timeout: float = 30) -> None:
