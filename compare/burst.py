@@ -12,7 +12,9 @@ by the workflow's first activity, so an order queued in Temporal has no row yet)
 Disturbance: steady load at a moderate rate while the inventory-side role is SIGKILLed (the
 supervisor restarts it) and later the order-side role is paused (SIGSTOP, SIGCONT after
 `disturb_pause_s`). Fault windows are recorded for the over-time plot; recovery time per fault
-is measured the same way as the burst drain; double deductions and lost orders are counted.
+is measured the same way as the burst drain; double deductions are counted, and so are lost
+orders against the client's own 202s: an accepted order absent from the order database, or still
+PENDING, once the backlog has drained (what backs the report's "no lost order").
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pydantic import BaseModel
 
 from common.supervisor import read_pid
 from compare.bench import BenchConfig, Progress, SecondBin, summarise, wait_drained
-from compare.load import OrderFactory, Phase, run_open_loop
+from compare.load import LoadRun, OrderFactory, Phase, run_open_loop
 from compare.metrics import GroupUsage, LatencyHistogram, LatencySummary, ResourceSampler, cores_between
 from compare.stage import Staged
 
@@ -239,6 +241,17 @@ class DisturbResult(BaseModel):
     anomalies: dict[str, int]
     backlog: list[BacklogSample]
     timeline: list[SecondBin]
+    accepted: int | None = None  # orders the client got a 202 for
+    accepted_missing: int | None = None  # of those, absent from the order database after the drain
+    accepted_pending: int | None = None  # of those, still PENDING after the drain
+
+
+def unfinished(run: LoadRun, status: dict[str, str]) -> tuple[int, int]:
+    """Of the orders the client got a 202 for: (absent from `status`, still PENDING there)."""
+    accepted = [r.order_id for r in run.accepted]
+    missing = sum(1 for oid in accepted if oid not in status)
+    pending = sum(1 for oid in accepted if status.get(oid) == "PENDING")
+    return missing, pending
 
 
 async def _wait_new_pid(st: Staged, role: str, old: int, timeout_s: float = 40.0) -> None:
@@ -317,10 +330,12 @@ async def disturb(st: Staged, cfg: BenchConfig, rate: float, progress: Progress)
     for w in windows:
         w.recovery_s = time_to_level(samples, w.end, level)
     anomalies = await st.stores.audit_anomalies(tag)
+    missing, pending = unfinished(run, times.status)
     progress(
         f"{st.title}: faults under load: "
         + ", ".join(f"{w.label} recovered {w.recovery_s} s after" for w in windows)
-        + f"; anomalies {anomalies}"
+        + f"; anomalies {anomalies}; of {len(run.accepted)} accepted orders {missing} absent, "
+        f"{pending} still PENDING"
     )
     return DisturbResult(
         rate=rate,
@@ -331,4 +346,7 @@ async def disturb(st: Staged, cfg: BenchConfig, rate: float, progress: Progress)
         anomalies=anomalies,
         backlog=samples,
         timeline=step.timeline,
+        accepted=len(run.accepted),
+        accepted_missing=missing,
+        accepted_pending=pending,
     )

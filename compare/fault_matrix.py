@@ -85,12 +85,22 @@ def verdict_lines(runs: list[dict[str, Any]]) -> list[str]:
             )
     controls = [r for r in runs if r.get("control")]
     if controls:
-        caught = [r for r in controls if r["status"] == "pass"]
-        lines.append(
-            f"Controls (deliberately broken): {len(caught)}/{len(controls)} showed the anomaly they must "
-            "(the checker can fail)."
+        failed = failed_controls(runs)
+        line = (
+            f"Controls (deliberately broken): {len(controls) - len(failed)}/{len(controls)} showed the "
+            "anomalies they must"
         )
+        if failed:  # starts with FAILED: the report draws it in red, `compare run` exits 1
+            line = f"FAILED: {line}; NOT {', '.join(failed)}: the checker was not shown to fail there."
+        else:
+            line += " (the checker can fail)."
+        lines.append(line)
     return lines
+
+
+def failed_controls(runs: list[dict[str, Any]]) -> list[str]:
+    """Controls that did not show what they must (clean, not applied, broken): "variant:control scenario"."""
+    return [f"{column(r)} {r['scenario']}" for r in runs if r.get("control") and r["status"] != "pass"]
 
 
 async def run_fault_matrix(

@@ -54,6 +54,7 @@ class Ul:
 
 
 Block = H | P | Table | Img | Pre | Ul
+FAILED = "FAILED:"  # a list item that starts so is a failed check: red in HTML, bold in Markdown
 
 
 def _md(blocks: list[Block]) -> str:
@@ -71,7 +72,7 @@ def _md(blocks: list[Block]) -> str:
         elif isinstance(b, Img):
             out.append(f"![{b.caption}]({b.path.name})\n\n*{b.caption}*\n")
         elif isinstance(b, Ul):
-            out += [f"- {item}" for item in b.items] + [""]
+            out += [f"- **{item}**" if item.startswith(FAILED) else f"- {item}" for item in b.items] + [""]
         else:
             out.append("```\n" + b.text + "\n```\n")
     return "\n".join(out)
@@ -86,6 +87,7 @@ th{background:#f2f2f2} tr:nth-child(even) td{background:#fafafa}
 img{max-width:100%;border:1px solid #ddd} figure{margin:1em 0} figcaption{font-size:0.85em;color:#555}
 pre{background:#f6f6f6;padding:0.6em;overflow-x:auto;font-size:0.85em}
 .unsafe{color:#b00;font-weight:bold} code{background:#f2f2f2;padding:0 3px}
+.fail{color:#b00;font-weight:bold}
 """
 
 
@@ -101,6 +103,11 @@ def _inline(text: str) -> str:
     return "".join(bold)
 
 
+def _li(item: str) -> str:
+    css = ' class="fail"' if item.startswith(FAILED) else ""
+    return f"<li{css}>{_inline(item)}</li>"
+
+
 def _html(blocks: list[Block], title: str) -> str:
     body: list[str] = []
     for b in blocks:
@@ -113,7 +120,7 @@ def _html(blocks: list[Block], title: str) -> str:
             rows = "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in b.rows)
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif isinstance(b, Ul):
-            body.append("<ul>" + "".join(f"<li>{_inline(item)}</li>" for item in b.items) + "</ul>")
+            body.append("<ul>" + "".join(_li(item) for item in b.items) + "</ul>")
         elif isinstance(b, Img):
             data = base64.b64encode(b.path.read_bytes()).decode()
             body.append(
@@ -237,6 +244,24 @@ def _better(
     return f"{what}: **{label(win)}** wins, {wv:,.4g} vs {lv:,.4g} ({factor:.2f}x)."
 
 
+def disturb_claim(d: dict[str, Any]) -> str:
+    """What the faults-under-load run shows; "no lost order" only when the client's 202s back it."""
+    bad = {k: v for k, v in d["anomalies"].items() if v and k != "pending"}
+    accepted, missing, pending = d.get("accepted"), d.get("accepted_missing"), d.get("accepted_pending")
+    if accepted is None or missing is None or pending is None:
+        lost = "lost orders not counted against the client's 202s (results from an older run)"
+    elif missing or pending:
+        lost = (
+            f"{missing + pending} of {accepted} accepted orders lost ({missing} absent, {pending} "
+            "still PENDING after the drain)"
+        )
+    else:
+        lost = f"no lost order (all {accepted} accepted orders terminal)"
+    if bad:
+        return f"anomalies {bad}; {lost}."
+    return f"no double deduction, {lost}."
+
+
 def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
     out: list[str] = []
     t = summ["targets"]
@@ -323,11 +348,10 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
         for name in ("mq", "workflow"):
             d = results["targets"][name].get("disturb")
             if d:
-                bad = {k: v for k, v in d["anomalies"].items() if v and k != "pending"}
                 rec = ", ".join(f"{w['label']}: {num(w['recovery_s'], ' s')}" for w in d["windows"])
                 out.append(
                     f"{label(name)} under process faults at {d['rate']:g}/s: recovery {rec}; "
-                    + (f"anomalies {bad}." if bad else "no double deduction, no lost order.")
+                    + disturb_claim(d)
                 )
     for name in ("mq", "workflow"):
         r = t.get(name, {})

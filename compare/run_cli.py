@@ -3,7 +3,8 @@
 run: for the UNSAFE reference and each chosen variant, on this machine, one after the other:
 rate sweep to saturation, burst, faults under load (variants), leftovers, tables and the view
 of one order; then the fault suite's scenarios (anomaly matrix, recovery times); then the code
-analysis; then results.json, report.md, report.html and the PNG plots in --out.
+analysis; then results.json, report.md, report.html and the PNG plots in --out. Exit 1 when a
+target broke or a control came out clean (its verdict line, in red, says which).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from common.settings import Settings
 from compare.bench import FULL, QUICK, BenchConfig, max_sustainable, sweep
 from compare.burst import burst, disturb
 from compare.complexity import analyse_package, deployment
-from compare.fault_matrix import run_fault_matrix
+from compare.fault_matrix import failed_controls, run_fault_matrix
 from compare.inspect_run import leftovers, operator_view, temporal_tables
 from compare.load import put_stock
 from compare.metrics import machine_info
@@ -286,7 +287,17 @@ def _run(args: argparse.Namespace) -> int:
     path.write_text(json.dumps(results, indent=1, default=str))
     print(f"wrote {path} and {', '.join(f.name for f in files)} in {out}", file=sys.stderr)
     print(str(out / "report.html"))
-    return 0 if all(t.get("error") is None for t in results["targets"].values()) else 1
+    for line in results.get("verdict", []):
+        if line.startswith("FAILED"):
+            red = sys.stderr.isatty()
+            print(f"\033[31m{line}\033[0m" if red else line, file=sys.stderr)
+    return exit_status(results)
+
+
+def exit_status(results: dict[str, Any]) -> int:
+    """1 when a target broke or a control came out clean (the checker was not shown to fail)."""
+    broken = any(t.get("error") is not None for t in results["targets"].values())
+    return 1 if broken or failed_controls((results.get("faults") or {}).get("runs", [])) else 0
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -288,3 +288,60 @@ def test_the_inventory_delay_must_be_a_positive_number_of_milliseconds() -> None
         )
         assert out.returncode == 2, bad
         assert "--inventory-delay-ms" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_faults_under_load_count_accepted_orders_against_the_database() -> None:
+    from compare.burst import unfinished
+    from compare.load import LoadRecord, LoadRun
+
+    run = LoadRun(records=[LoadRecord(f"d-{i}", 0.0, 1.0, 202) for i in range(4)] + [LoadRecord("d-9", 0.0)])
+    status = {"d-0": "CONFIRMED", "d-1": "PENDING", "d-3": "REJECTED", "d-9": "PENDING"}
+    assert unfinished(run, status) == (1, 1)  # d-2 absent, d-1 PENDING; d-9 never got a 202
+
+
+def _disturbed(**counts: int | None) -> dict:
+    return {"rate": 5.0, "windows": [{"label": "SIGKILL x", "recovery_s": 1.0}],
+            "anomalies": {"double_deducted": 0, "pending": 0}, **counts}  # fmt: skip
+
+
+def test_no_lost_order_is_claimed_only_when_every_accepted_order_is_terminal() -> None:
+    from compare.report import summary, verdict
+
+    cases = {
+        "clean": (_disturbed(accepted=50, accepted_missing=0, accepted_pending=0), "no lost order"),
+        "lost": (_disturbed(accepted=50, accepted_missing=2, accepted_pending=1), "3 of 50 accepted"),
+        "uncounted": (_disturbed(), "not counted"),
+    }
+    for name, (disturbed, said) in cases.items():
+        results = _results()
+        results["targets"]["mq"]["disturb"] = disturbed
+        results["targets"]["workflow"]["disturb"] = disturbed
+        line = next(x for x in verdict(results, summary(results)) if "under process faults" in x)
+        assert said in line, (name, line)
+        assert ("no lost order" in line) == (name == "clean"), (name, line)
+
+
+def test_a_control_that_comes_out_clean_fails_compare_run(tmp_path: Path) -> None:
+    from compare.fault_matrix import failed_controls, verdict_lines
+
+    runs = [
+        {"variant": "mq", "control": "no-dedup", "scenario": "a", "status": "pass", "anomalies": {"x": 1}},
+        {"variant": "mq", "control": "direct-publish", "scenario": "b", "status": "fail", "anomalies": {},
+         "note": "control came out clean: the suite failed to expose it"},
+    ]  # fmt: skip
+    assert failed_controls(runs) == ["mq:direct-publish b"]
+    assert failed_controls(runs[:1]) == []
+    (line,) = [x for x in verdict_lines(runs) if "Controls" in x]
+    assert line.startswith("FAILED") and "mq:direct-publish" in line
+    results = _results()
+    results["faults"] = {"available": True, "runs": runs, "verdict": verdict_lines(runs)}
+    render(results, tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    assert '<li class="fail">FAILED' in page  # the verdict line in red
+    from compare.run_cli import exit_status
+
+    assert exit_status(results) == 1
+    results["faults"]["runs"] = runs[:1]
+    assert exit_status(results) == 0
+    results["targets"]["mq"]["error"] = "boom"
+    assert exit_status(results) == 1

@@ -56,6 +56,7 @@ async def test_phases_against_a_real_variant(variant: str, base_settings: Settin
         assert [w.label.split()[0] for w in disturbed.windows] == ["SIGKILL", "SIGSTOP"]
         assert disturbed.anomalies["double_deducted"] == 0
         assert disturbed.anomalies["pending"] == 0
+        assert disturbed.accepted and (disturbed.accepted_missing, disturbed.accepted_pending) == (0, 0)
 
         left = await leftovers(st)
         assert left["pending_orders"] == 0 and left["double_deducted_orders"] == 0
