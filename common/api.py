@@ -9,6 +9,7 @@ from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Path, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,8 +35,41 @@ class OrderService(Protocol):
 ServiceFactory = Callable[[Settings], AbstractAsyncContextManager[OrderService]]
 
 
+class ErrorBody(BaseModel):
+    """Every error the API answers itself (all but 422): one sentence saying why."""
+
+    detail: str
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, str]
+
+
+def _error(description: str, **extra: Any) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description, **extra}
+
+
+RETRY_AFTER = {
+    "Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}
+}
+UNREADABLE = {400: _error("The body is not UTF-8 text, so not JSON either")}
+NOT_FOUND = {404: _error("No such order or SKU")}
+CONFLICT = {409: _error("This order_id was already placed with another body")}
+UNAVAILABLE = {
+    503: _error("A database, the broker or Temporal is unreachable: retry later", headers=RETRY_AFTER)
+}
+
+
+def _too_large(limit: int) -> dict[int | str, dict[str, Any]]:
+    return {413: _error(f"The request body is over {limit} bytes (with or without Content-Length)")}
+
+
 class BodyLimit:
-    """Reject request bodies over `limit` bytes with 413, whether or not Content-Length is set."""
+    """Reject request bodies over `limit` bytes with 413, whether or not Content-Length is set.
+
+    The body is read (at most `limit` bytes of it) before the app sees the request: an app
+    that reads it itself would turn an error raised from `receive` into its own 400."""
 
     def __init__(self, app: ASGIApp, limit: int) -> None:
         self.app = app
@@ -49,35 +83,41 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._reject(send)
             return
-        seen = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.limit:
-                raise _TooLarge
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLarge:
-            if not started:
-                await self._reject(send)
+        messages = await _read_body(receive, self.limit)
+        if messages is None:
+            await self._reject(send)
+            return
+        await self.app(scope, _replay(messages, receive), send)
 
     async def _reject(self, send: Send) -> None:
         response = JSONResponse({"detail": f"request body larger than {self.limit} bytes"}, status_code=413)
         await response({"type": "http"}, _no_receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
+    """The request's body messages, up to its last one (or a disconnect); None once over `limit`."""
+    messages: list[Message] = []
+    seen = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return messages
+        seen += len(message.get("body", b""))
+        if seen > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """`receive` that hands out the buffered body first, then whatever the server sends next."""
+    pending = list(messages)
+
+    async def replaying_receive() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replaying_receive
 
 
 async def _no_receive() -> Message:
@@ -91,7 +131,7 @@ def create_app(settings: Settings, factory: ServiceFactory, *, title: str) -> Fa
             app.state.service = service
             yield
 
-    app = FastAPI(title=title, lifespan=lifespan)
+    app = FastAPI(title=title, lifespan=lifespan, responses=_too_large(settings.max_body_bytes))
 
     def service(request: Request) -> OrderService:
         return request.app.state.service
@@ -110,25 +150,27 @@ def create_app(settings: Settings, factory: ServiceFactory, *, title: str) -> Fa
     for kind in (DependencyUnavailable, OperationalError, DBAPIError, PoolTimeout, OSError, TimeoutError):
         app.add_exception_handler(kind, _unavailable)
 
-    @app.post("/orders", status_code=202, response_model=Order)
+    @app.post(
+        "/orders", status_code=202, response_model=Order, responses={**UNREADABLE, **CONFLICT, **UNAVAILABLE}
+    )
     async def place_order(cmd: PlaceOrder, request: Request) -> Order:
         return await service(request).place_order(cmd)
 
-    @app.get("/orders/{order_id}", response_model=Order)
+    @app.get("/orders/{order_id}", response_model=Order, responses={**NOT_FOUND, **UNAVAILABLE})
     async def get_order(order_id: IdPath, request: Request) -> Any:
         order = await service(request).get_order(order_id)
         if order is None:
             return JSONResponse({"detail": f"order {order_id} not found"}, status_code=404)
         return order
 
-    @app.get("/stock/{sku}", response_model=StockLevel)
+    @app.get("/stock/{sku}", response_model=StockLevel, responses={**NOT_FOUND, **UNAVAILABLE})
     async def get_stock(sku: IdPath, request: Request) -> Any:
         level = await service(request).get_stock(sku)
         if level is None:
             return JSONResponse({"detail": f"sku {sku} not found"}, status_code=404)
         return level
 
-    @app.put("/stock/{sku}", response_model=StockLevel)
+    @app.put("/stock/{sku}", response_model=StockLevel, responses={**UNREADABLE, **UNAVAILABLE})
     async def set_stock(sku: IdPath, body: SetStock, request: Request) -> StockLevel:
         return await service(request).set_stock(sku, body.quantity)
 
@@ -136,7 +178,9 @@ def create_app(settings: Settings, factory: ServiceFactory, *, title: str) -> Fa
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz")
+    @app.get(
+        "/readyz", response_model=Readiness, responses={503: {"model": Readiness, "description": "Not ready"}}
+    )
     async def readyz(request: Request) -> JSONResponse:
         checks = await service(request).readiness()
         ok = all(v == "ok" for v in checks.values())
