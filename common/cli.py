@@ -19,6 +19,15 @@ from common.supervisor import Role, Supervisor
 RoleMain = Callable[[Settings, Faults], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Tool:
+    """An operator command of a variant (`python -m <variant> <name> ...`): recovery, retention."""
+
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Settings, argparse.Namespace], Awaitable[None]]
+
+
 @contextlib.asynccontextmanager
 async def _nothing(_: Settings) -> AsyncIterator[None]:
     yield
@@ -40,6 +49,7 @@ class VariantSpec:
     dependencies: Callable[[Settings], AbstractAsyncContextManager[None]] = field(default=_nothing)
     # Parses CC_CONTROL, raising ValueError for an unknown one, so that a typo fails at once.
     parse_control: Callable[[str], object] = field(default=_no_controls)
+    tools: Mapping[str, Tool] = field(default_factory=dict)
 
 
 def _parser(spec: VariantSpec) -> argparse.ArgumentParser:
@@ -52,6 +62,8 @@ def _parser(spec: VariantSpec) -> argparse.ArgumentParser:
     up.add_argument("--reset", action="store_true", help="start from empty databases")
     role = sub.add_parser("role", help="run one role in this process (the supervisor uses this)")
     role.add_argument("name", choices=sorted(spec.roles))
+    for name, tool in spec.tools.items():
+        tool.arguments(sub.add_parser(name, help=tool.help, description=tool.help))
     return p
 
 
@@ -90,6 +102,8 @@ def main(spec: VariantSpec, argv: list[str] | None = None) -> int:
             print(f"{spec.package}: initialised", flush=True)
         elif args.command == "up":
             asyncio.run(_up(spec, settings, args.reset))
+        elif args.command in spec.tools:
+            asyncio.run(spec.tools[args.command].run(settings, args))
         else:
             asyncio.run(_run_role(spec.roles[args.name], settings, args.name))
     except KeyboardInterrupt:

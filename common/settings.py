@@ -46,6 +46,12 @@ class Settings(BaseSettings):
         20, ge=1, description="the quorum queues' x-delivery-limit: a backstop for a message that "
         "kills its consumer, far above what crashes of healthy consumers add up to",
     )
+    reconcile_after_s: float = Field(
+        30.0, gt=0, description="an order PENDING this long with no message in flight is re-driven"
+    )
+    dedup_retention_s: float = Field(
+        7 * 86400.0, gt=0, description="the duplicate-detection window: dedup rows older are pruned"
+    )
     backoff_initial_s: float = 0.1
     backoff_max_s: float = 5.0
 

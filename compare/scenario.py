@@ -52,7 +52,8 @@ class VariantProfile:
 PROFILES: dict[str, VariantProfile] = {
     "mq": VariantProfile(
         name="mq",
-        roles=("api", "order-relay", "inventory-consumer", "inventory-relay", "order-result-consumer"),
+        roles=("api", "order-relay", "inventory-consumer", "inventory-relay", "order-result-consumer",
+               "reconciler"),
         dependencies=(PG, MQ),
         points={
             "after_order_commit": ("api",),

@@ -39,7 +39,7 @@ MQ = Variant(
     "mq",
     "mq_variant",
     "mq",
-    ("api", "order-relay", "inventory-consumer", "inventory-relay", "order-result-consumer"),
+    ("api", "order-relay", "inventory-consumer", "inventory-relay", "order-result-consumer", "reconciler"),
     # inside the consumer's transaction, as slow work in the inventory service would be
     "inventory-consumer/before_consumer_commit",
 )

@@ -1,4 +1,4 @@
-"""python -m mq_variant {init,up,role} -- see README."""
+"""python -m mq_variant {init,up,role,dlq,reconcile,prune} -- see README."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from common.cli import VariantSpec, main
 from mq_variant.controls import parse_control
 from mq_variant.init import init
 from mq_variant.roles import ROLES
+from mq_variant.tools import TOOLS
 
 SPEC = VariantSpec(
     package="mq_variant",
@@ -16,6 +17,7 @@ SPEC = VariantSpec(
     init=init,
     roles=ROLES,
     parse_control=parse_control,
+    tools=TOOLS,
 )
 
 if __name__ == "__main__":

@@ -98,7 +98,7 @@ class Relay:
 
     async def _relay_batch(self, conn: asyncpg.Connection, exchange: AbstractExchange) -> int:
         rows = await conn.fetch(
-            "SELECT id, message_id, routing_key, payload FROM t_local_msg ORDER BY id LIMIT $1",
+            "SELECT id, message_id, routing_key, payload, created_at FROM t_local_msg ORDER BY id LIMIT $1",
             self._settings.relay_batch_size,
         )
         if not rows:
@@ -127,6 +127,7 @@ class Relay:
                         content_type="application/json",
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
                         type=row["routing_key"],
+                        timestamp=row["created_at"],
                         headers={"outbox-id": row["id"]},
                     ),
                     routing_key=row["routing_key"],

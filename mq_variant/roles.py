@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel
@@ -11,7 +12,7 @@ from common.api import serve
 from common.db import engine_for
 from common.faults import Faults
 from common.settings import Settings
-from mq_variant import topology
+from mq_variant import reconciler, topology
 from mq_variant.consumer import InboxConsumer, InboxHandler
 from mq_variant.controls import parse_control
 from mq_variant.deduction import Deduct
@@ -20,6 +21,7 @@ from mq_variant.relay import Relay
 from mq_variant.schema import DB_CODE, INVENTORY, INVENTORY_FAILURES, ORDERS, ORDERS_FAILURES
 from mq_variant.service import service_factory
 from mq_variant.settlement import Settle
+from mq_variant.tools import prune_both
 
 
 async def api(settings: Settings, faults: Faults) -> None:
@@ -93,10 +95,32 @@ async def order_result_consumer(settings: Settings, faults: Faults) -> None:
     )
 
 
+async def reconciler_role(settings: Settings, faults: Faults) -> None:
+    """Re-drives stale PENDING orders (mq_variant.reconciler) and prunes past the dedup window."""
+
+    def log(text: str) -> None:
+        print(f"reconciler: {text}", flush=True)
+
+    async def prune_forever() -> None:
+        while True:
+            await asyncio.sleep(min(3600.0, settings.dedup_retention_s / 24))
+            try:
+                log(f"pruned {await prune_both(settings, settings.dedup_retention_s)}")
+            except Exception as exc:  # a dependency down: the next pass tries again
+                log(f"prune skipped ({type(exc).__name__})")
+
+    engine = engine_for(settings, settings.database(DB_CODE, "orders"), pool_size=1)
+    try:
+        await asyncio.gather(reconciler.run(settings, engine, log), prune_forever())
+    finally:
+        await engine.dispose()
+
+
 ROLES = {
     "api": api,
     "order-relay": order_relay,
     "inventory-consumer": inventory_consumer,
     "inventory-relay": inventory_relay,
     "order-result-consumer": order_result_consumer,
+    "reconciler": reconciler_role,
 }
