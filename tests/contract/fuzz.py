@@ -72,6 +72,8 @@ def command(base_url: str, report_path: Path) -> list[str]:
         str(REQUEST_TIMEOUT_S),
         "--generation-database",
         "none",
+        "--suppress-health-check",
+        "too_slow",  # slow data generation on 2 busy CI cores is not an API defect
         "--report",
         "json",
         "--report-json-path",
@@ -82,13 +84,20 @@ def command(base_url: str, report_path: Path) -> list[str]:
 def run_fuzzer(base_url: str, workdir: Path) -> FuzzReport:
     """Run the CLI to completion (or kill it at WALL_CLOCK_S, which the caller sees as a failure)."""
     report_path = workdir / "schemathesis.json"
-    done = subprocess.run(
-        command(base_url, report_path),
-        cwd=workdir,
-        capture_output=True,
-        text=True,
-        timeout=WALL_CLOCK_S,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            command(base_url, report_path),
+            cwd=workdir,
+            capture_output=True,
+            text=True,
+            timeout=WALL_CLOCK_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        return FuzzReport(-1, {"stop_reason": f"killed after {WALL_CLOCK_S} s"}, _text(exc.stdout))
     report = json.loads(report_path.read_text()) if report_path.exists() else {}
     return FuzzReport(done.returncode, report, done.stdout + done.stderr)
+
+
+def _text(output: str | bytes | None) -> str:
+    return output.decode(errors="replace") if isinstance(output, bytes) else output or ""
