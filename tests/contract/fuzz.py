@@ -37,12 +37,12 @@ class FuzzReport:
         found: list[str] = []
         if self.exit_code != 0:
             found.append(f"exit code {self.exit_code}")
-        ops = self.report.get("operations", {})
+        ops = self.report.get("operations") or {}
         if not ops.get("total") or ops.get("tested") != ops.get("total"):
             found.append(f"operations tested: {ops}")
-        for failure in self.report.get("failures", []):
+        for failure in self.report.get("failures") or []:
             found.append(f"{failure['code']} {failure['title']}: {', '.join(failure['operations'])}")
-        found += [f"error: {error}" for error in self.report.get("errors", [])]
+        found += [f"error: {error}" for error in self.report.get("errors") or []]
         if not self.report.get("complete"):
             found.append(f"incomplete run: {self.report.get('stop_reason')}")
         return found
