@@ -12,6 +12,20 @@ from common.settings import Settings
 _SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
+def server_settings(settings: Settings) -> dict[str, str]:
+    """Per-session PostgreSQL settings that bound how long a cut-off client can hold anything:
+    server-side TCP keepalives (a peer that vanished without a reset is dropped in about
+    idle + interval * count seconds), a session idle inside a transaction is ended (its row locks
+    and uncommitted dedup row freed), and no statement runs unbounded."""
+    return {
+        "tcp_keepalives_idle": str(settings.pg_keepalive_idle_s),
+        "tcp_keepalives_interval": str(settings.pg_keepalive_interval_s),
+        "tcp_keepalives_count": str(settings.pg_keepalive_count),
+        "idle_in_transaction_session_timeout": str(int(settings.pg_idle_in_transaction_s * 1000)),
+        "statement_timeout": str(int(settings.pg_statement_timeout_s * 1000)),
+    }
+
+
 def engine_for(settings: Settings, database: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         settings.database_url(database),
@@ -19,7 +33,11 @@ def engine_for(settings: Settings, database: str, *, pool_size: int = 10) -> Asy
         max_overflow=pool_size,
         pool_pre_ping=True,
         pool_timeout=10,
-        connect_args={"timeout": 5, "command_timeout": 30},
+        connect_args={
+            "timeout": 5,
+            "command_timeout": settings.pg_command_timeout_s,
+            "server_settings": server_settings(settings),
+        },
     )
 
 

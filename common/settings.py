@@ -31,6 +31,21 @@ class Settings(BaseSettings):
     api_port: int = 8000
     run_dir: Path = Path(".run")
 
+    # --- how fast a cut-off peer is noticed (see README "Timeouts") ---
+    pg_keepalive_idle_s: int = Field(5, ge=1, description="server-side TCP keepalive: idle before probes")
+    pg_keepalive_interval_s: int = Field(2, ge=1, description="between probes")
+    pg_keepalive_count: int = Field(3, ge=1, description="unanswered probes before the server drops it")
+    pg_idle_in_transaction_s: float = Field(
+        10.0, gt=0, description="a session idle inside a transaction this long is ended (its locks freed)"
+    )
+    pg_statement_timeout_s: float = Field(30.0, gt=0, description="server-side bound on one statement")
+    pg_command_timeout_s: float = Field(15.0, gt=0, description="client-side bound on one query")
+    relay_idle_session_s: float = Field(
+        10.0, gt=0, description="the relay's lock-holding session, silent this long, is ended by the "
+        "server: a relay cut off without a reset loses its lock and a standby takes over",
+    )
+    amqp_heartbeat_s: int = Field(10, ge=1, description="AMQP heartbeat: a silent broker link is dropped")
+
     # --- API limits ---
     max_order_lines: int = 50
     max_body_bytes: int = 64 * 1024

@@ -9,8 +9,9 @@
 - restart: a crash of PostgreSQL / RabbitMQ / Temporal, up again after `downtime_s` (servers the
            suite owns: its private sandbox, or a compose deployment's containers); `times` in a
            row, `up_s` apart
-- network: a proxy toxic between role(s) and a dependency for `seconds`: latency, timeout (one
-           direction: the lost ack / lost confirm), reset_peer, limit_data, down (a partition)
+- network: a proxy toxic between role(s) and a dependency for `seconds` (or for good: until
+           the run ends, recovery included): latency, timeout (one direction: the lost ack /
+           lost confirm; both with 0 s: a blackhole), reset_peer, limit_data, down (a partition)
 - poison:  malformed messages published straight into the broker (MQ)
 - delete_queue: an operator deletes a work queue while orders flow (MQ)
 - netns:   a kernel-level partition of a role that runs in its own network namespace (its veth
@@ -131,12 +132,13 @@ class NetworkFault(_Fault):
     dependency: Dependency
     roles: tuple[str, ...] | None = None  # None: every process's link to the dependency
     toxic: Toxic
-    seconds: float = 3.0
+    seconds: float | None = Field(3.0, description="None: until the run ends (recovery included)")
 
     def label(self) -> str:
         who = ",".join(self.roles) if self.roles else "all"
         extra = f" {self.toxic.direction}" if self.toxic.direction != "both" else ""
-        return f"{self.toxic.kind}{extra} {who}->{self.dependency} {self.seconds:g}s"
+        lasting = f"{self.seconds:g}s" if self.seconds is not None else "for good"
+        return f"{self.toxic.kind}{extra} {who}->{self.dependency} {lasting}"
 
 
 class KernelPartition(_Fault):
@@ -203,6 +205,7 @@ class FaultContext:
     paused: set[str] = field(default_factory=set)
     partitioned: set[str] = field(default_factory=set)  # roles a deployment's partitions touched
     namespaces: dict[str, RoleNamespace] = field(default_factory=dict)
+    lasting: list[tuple[FaultProxy, Toxic]] = field(default_factory=list)  # never healed in the run
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -219,6 +222,8 @@ class FaultContext:
     async def heal_all(self) -> None:
         for proxy in self.proxies.values():
             proxy.clear()
+        for proxy, toxic in self.lasting:
+            proxy.add(toxic)
         for role in list(self.paused):
             with contextlib.suppress(RoleUnavailable, ComposeError):
                 await self.roles.resume(role)
@@ -246,7 +251,7 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
         if fault.role in ctx.paused:
             await ctx.roles.resume(fault.role)
             ctx.paused.discard(fault.role)
-            ctx.event("heal", label)
+            ctx.event("instant", label)
         else:
             ctx.event("instant", label, "missed: not paused")
     elif isinstance(fault, RestartDependency):
@@ -263,6 +268,9 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
         proxies = ctx.proxies_for(fault.dependency, fault.roles)
         names = [(p, p.add(fault.toxic)) for p in proxies]
         ctx.event("start", label, f"{len(proxies)} links")
+        if fault.seconds is None:
+            ctx.lasting += [(p, fault.toxic) for p in proxies]
+            return
         await asyncio.sleep(fault.seconds)
         for proxy, name in names:
             proxy.remove(name)

@@ -472,9 +472,50 @@ def _backlog_scenarios() -> list[Scenario]:
     ]
 
 
+def _blackhole_scenarios() -> list[Scenario]:
+    blackhole = Timeout(direction=Direction.BOTH, seconds=0)  # nothing passes, nothing is reset
+    return [
+        Scenario(
+            name="blackhole-relay-postgres",
+            description="both relays' links to PostgreSQL go dark for good (packets held, no reset) "
+            "early in the load; the standbys must take over. 'converged' counts from the cut: the "
+            "failover time",
+            threatens="a half-open session keeps the advisory lock (for hours, until TCP gives up): "
+            "the standby never takes over, the outbox never drains",
+            plans={
+                "mq": Plan(
+                    schedule=[
+                        Step(
+                            at=0.1,
+                            fault=NetworkFault(
+                                dependency=PG, roles=_PUBLISHERS["mq"], toxic=blackhole, seconds=None
+                            ),
+                        )
+                    ]
+                )
+            },
+        ),
+        Scenario(
+            name="blackhole-consumer-postgres",
+            description="the consumers' / workers' links to PostgreSQL go dark for 20 s (packets held, "
+            "no reset) in the middle of their transactions",
+            threatens="a session cut off mid-transaction keeps its row locks and dedup row; the "
+            "outage read as processing failures (dead letters)",
+            plans={
+                v: Plan(schedule=[Step(at=0.3, fault=cut)])
+                for v, cut in (
+                    (v, NetworkFault(dependency=PG, roles=roles, toxic=blackhole, seconds=20))
+                    for v, roles in _REPORTERS.items()
+                )
+            },
+        ),
+    ]
+
+
 def catalogue() -> list[Scenario]:
     return [*_load_scenarios(), *_point_scenarios(), *_role_scenarios(), *_dependency_scenarios(),
-            *_backlog_scenarios(), *_network_scenarios(), *_kernel_scenarios()]  # fmt: skip
+            *_backlog_scenarios(), *_blackhole_scenarios(), *_network_scenarios(),
+            *_kernel_scenarios()]  # fmt: skip
 
 
 def scenario_named(name: str) -> Scenario:

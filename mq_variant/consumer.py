@@ -99,13 +99,18 @@ class InboxConsumer(Generic[M]):
         while True:
             try:
                 await self._session(backoff)
-            except (OSError, TimeoutError, aio_pika.exceptions.AMQPError) as exc:
+            except (
+                OSError,
+                TimeoutError,
+                aio_pika.exceptions.AMQPError,
+                aio_pika.exceptions.ChannelInvalidStateError,  # an ack on a channel the broker closed
+            ) as exc:
                 delay = backoff.next_delay()
                 self._log(f"broker session ended ({type(exc).__name__}: {exc}); retrying in {delay:.2f}s")
                 await asyncio.sleep(delay)
 
     async def _session(self, backoff: Backoff) -> None:
-        connection = await aio_pika.connect(self._settings.amqp_url, timeout=5)
+        connection = await topology.connect(self._settings, timeout=5)
         async with connection:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             await channel.set_qos(prefetch_count=self._settings.consumer_prefetch)

@@ -34,7 +34,7 @@ class DeadLetter(BaseModel):
 
 @asynccontextmanager
 async def _channel(settings: Settings) -> AsyncIterator[AbstractChannel]:
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    connection = await topology.connect(settings, timeout=10)
     async with connection:
         channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
         await topology.declare(channel, settings)

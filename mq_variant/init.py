@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import aio_pika
-
 from common.db import create_schema
 from common.settings import Settings
 from mq_variant import topology
@@ -13,7 +11,7 @@ from mq_variant.schema import DB_CODE, INVENTORY, ORDERS
 async def init(settings: Settings, reset: bool) -> None:
     await create_schema(settings, settings.database(DB_CODE, "orders"), ORDERS.metadata, reset=reset)
     await create_schema(settings, settings.database(DB_CODE, "inventory"), INVENTORY.metadata, reset=reset)
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    connection = await topology.connect(settings, timeout=10)
     async with connection:
         channel = await connection.channel()
         if reset:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-import aio_pika
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,7 +44,7 @@ _STALE = text(
 async def in_flight(settings: Settings) -> int:
     """Messages waiting in the two work queues (ready, not yet delivered)."""
     names = topology.names(settings)
-    connection = await aio_pika.connect(settings.amqp_url, timeout=10)
+    connection = await topology.connect(settings, timeout=10)
     async with connection:
         channel = await connection.channel()
         total = 0

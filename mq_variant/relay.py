@@ -1,8 +1,10 @@
 """The relay: keeps sending outbox rows to the broker; deletes a row only after its confirm.
 
 - One active relay per database: a session-level PostgreSQL advisory lock, held as long as the
-  relay's connection lives. A second relay started by mistake waits as a hot standby, so two
-  relays never interleave their publishes (which could reorder messages).
+  relay's connection lives. `up` runs a second relay per database as a hot standby (roles
+  `*-relay-standby`); it takes over when the active one's session ends. A relay cut off without a
+  reset (a blackhole) falls silent, and the server ends its session after `relay_idle_session_s`
+  (idle_session_timeout; TCP keepalives for a vanished host), freeing the lock for the standby.
 - Woken by LISTEN/NOTIFY on commit of an outbox row, with a polling fallback (a NOTIFY lost on a
   reconnect is picked up by the next poll).
 - Publishes a batch in outbox id order on one confirm channel (pipelined: every message of the
@@ -27,7 +29,7 @@ import asyncpg
 from aio_pika.abc import AbstractExchange
 
 from common.backoff import Backoff
-from common.db import asyncpg_dsn
+from common.db import asyncpg_dsn, server_settings
 from common.faults import FaultPoint, Faults
 from common.settings import Settings
 from mq_variant import topology
@@ -47,8 +49,11 @@ class Relay:
         self._name = name
         self._wake = asyncio.Event()
 
-    async def run(self) -> None:
+    async def run(self, *, standby: bool = False) -> None:
+        """`standby`: let the primary take the lock first (a hot standby that waits its turn)."""
         backoff = Backoff(self._settings.backoff_initial_s, self._settings.backoff_max_s)
+        if standby:
+            await asyncio.sleep(3 * self._settings.relay_poll_interval_s)
         while True:
             try:
                 await self._session(backoff)
@@ -64,11 +69,21 @@ class Relay:
                 await asyncio.sleep(delay)
 
     async def _session(self, backoff: Backoff) -> None:
-        conn = await asyncpg.connect(asyncpg_dsn(self._settings, self._database), timeout=5)
+        conn = await asyncpg.connect(
+            asyncpg_dsn(self._settings, self._database),
+            timeout=5,
+            command_timeout=self._settings.pg_command_timeout_s,
+            server_settings={
+                **server_settings(self._settings),
+                # the relay queries at least every poll interval; silent this long, it was cut off:
+                # the server ends the session and frees the advisory lock for a standby
+                "idle_session_timeout": str(int(self._settings.relay_idle_session_s * 1000)),
+            },
+        )
         try:
             await self._become_active(conn)
             await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
-            amqp = await aio_pika.connect(self._settings.amqp_url, timeout=5)
+            amqp = await topology.connect(self._settings, timeout=5)
             async with amqp:
                 # a message the broker cannot route comes back as a Return: with on_return_raises
                 # that is a PublishError, not a confirm, so its row is kept (aio-pika's default

@@ -36,6 +36,16 @@ async def inventory_relay(settings: Settings, faults: Faults) -> None:
     await Relay(settings, settings.database(DB_CODE, "inventory"), faults, "inventory-relay").run()
 
 
+async def order_relay_standby(settings: Settings, faults: Faults) -> None:
+    relay = Relay(settings, settings.database(DB_CODE, "orders"), faults, "order-relay-standby")
+    await relay.run(standby=True)
+
+
+async def inventory_relay_standby(settings: Settings, faults: Faults) -> None:
+    relay = Relay(settings, settings.database(DB_CODE, "inventory"), faults, "inventory-relay-standby")
+    await relay.run(standby=True)
+
+
 async def _consume(
     settings: Settings,
     faults: Faults,
@@ -123,4 +133,6 @@ ROLES = {
     "inventory-relay": inventory_relay,
     "order-result-consumer": order_result_consumer,
     "reconciler": reconciler_role,
+    "order-relay-standby": order_relay_standby,
+    "inventory-relay-standby": inventory_relay_standby,
 }

@@ -41,7 +41,7 @@ class MqOrderService(OrderServiceBase):
 
     async def _publish_directly(self, body: dict[str, object]) -> None:
         try:
-            connection = await aio_pika.connect(self._settings.amqp_url, timeout=5)
+            connection = await topology.connect(self._settings, timeout=5)
             async with connection:
                 channel = await connection.channel()
                 exchange, _ = await topology.declare(channel, self._settings)

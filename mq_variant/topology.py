@@ -19,7 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
+from yarl import URL
 
 from common.settings import Settings
 
@@ -40,6 +41,15 @@ class Names:
 
     def queue_for(self, routing_key: str) -> str:
         return {DEDUCT: self.deduct_queue, RESULT: self.result_queue}[routing_key]
+
+
+async def connect(settings: Settings, timeout: float = 5) -> AbstractRobustConnection:
+    """A broker connection with the configured heartbeat (unless the URL sets one): a link that
+    went silent (a partition without a reset) is noticed within about two heartbeats."""
+    url = URL(settings.amqp_url)
+    if "heartbeat" not in url.query:
+        url = url.update_query(heartbeat=settings.amqp_heartbeat_s)
+    return await aio_pika.connect(str(url), timeout=timeout)
 
 
 def names(settings: Settings) -> Names:
