@@ -136,8 +136,10 @@ class ComposeProject:
     def can_restart(self, dep: Dependency) -> bool:
         return True
 
-    async def restart(self, dep: Dependency, downtime_s: float, *, recovery_s: float = 0.0) -> None:
-        """A crash of the dependency's container (SIGKILL), then a start after `downtime_s`.
+    async def restart(
+        self, dep: Dependency, downtime_s: float, *, recovery_s: float = 0.0, crash: bool = True
+    ) -> None:
+        """A crash of the dependency's container (SIGKILL, always), then a start after `downtime_s`.
         (`recovery_s` is not simulated: the container recovers at its own pace.)"""
         service = DEPENDENCY_SERVICES[dep][0]
         await self.run("kill", "-s", "SIGKILL", service)

@@ -69,7 +69,9 @@ class NoRestarts:
     def can_restart(self, dep: Dependency) -> bool:
         return False
 
-    async def restart(self, dep: Dependency, downtime_s: float, *, recovery_s: float = 0.0) -> None:
+    async def restart(
+        self, dep: Dependency, downtime_s: float, *, recovery_s: float = 0.0, crash: bool = False
+    ) -> None:
         raise DeploymentError(f"cannot restart {dep}: the suite does not own it")
 
 

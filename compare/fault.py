@@ -106,6 +106,7 @@ class RestartDependency(_Fault):
     downtime_s: float = 2.0
     times: int = Field(1, ge=1, description="crash-restarts in a row")
     up_s: float = Field(1.0, ge=0, description="time up between two of them")
+    crash: bool = Field(False, description="RabbitMQ: the VM halts at once (else a graceful stop_app)")
     recovery_s: float = Field(
         0.0, ge=0, description="PostgreSQL: how long its startup (crash recovery) lasts, answering "
         "57P03 'the database system is starting up' meanwhile, as a busy database replaying its WAL does",
@@ -114,7 +115,8 @@ class RestartDependency(_Fault):
     def label(self) -> str:
         again = f" x{self.times}" if self.times > 1 else ""
         slow = f", {self.recovery_s:g}s recovering" if self.recovery_s else ""
-        return f"restart {self.dependency} ({self.downtime_s:g}s down{slow}){again}"
+        how = "crash-restart" if self.crash else "restart"
+        return f"{how} {self.dependency} ({self.downtime_s:g}s down{slow}){again}"
 
 
 class DeleteQueue(_Fault):
@@ -188,7 +190,9 @@ class Dependencies(Protocol):
     """Restarts of the servers a run depends on (compare.sandbox.Sandbox, compare.compose)."""
 
     def can_restart(self, dep: Dependency) -> bool: ...
-    async def restart(self, dep: Dependency, downtime_s: float, *, recovery_s: float = 0.0) -> None: ...
+    async def restart(
+        self, dep: Dependency, downtime_s: float, *, recovery_s: float = 0.0, crash: bool = False
+    ) -> None: ...
 
 
 @dataclass
@@ -259,7 +263,9 @@ async def inject(fault: TimedFault, ctx: FaultContext) -> None:
             if i:
                 await asyncio.sleep(fault.up_s)
             ctx.event("start", label, f"{i + 1}/{fault.times}")
-            await ctx.dependencies.restart(fault.dependency, fault.downtime_s, recovery_s=fault.recovery_s)
+            await ctx.dependencies.restart(
+                fault.dependency, fault.downtime_s, recovery_s=fault.recovery_s, crash=fault.crash
+            )
             ctx.event("heal", label, f"{i + 1}/{fault.times}")
     elif isinstance(fault, DeleteQueue):
         await delete_queue(ctx.direct, fault.queue)

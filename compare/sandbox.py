@@ -210,6 +210,9 @@ class PrivateRabbit:
         if os.geteuid() == 0:
             with contextlib.suppress(KeyError):
                 _chown(self.dir, "rabbitmq")
+        await self._launch()
+
+    async def _launch(self) -> None:
         log = (self.dir / "server.out").open("ab")
         self._proc = await asyncio.create_subprocess_exec(
             "rabbitmq-server",
@@ -223,11 +226,21 @@ class PrivateRabbit:
     async def _ctl(self, *args: str) -> None:
         await _run("rabbitmqctl", "-n", self.node, *args, env=self._env(), timeout=60)
 
-    async def restart(self, downtime_s: float) -> None:
-        """Stops the broker application (every connection drops) and starts it again."""
-        await self._ctl("stop_app")
-        await asyncio.sleep(downtime_s)
-        await self._ctl("start_app")
+    async def restart(self, downtime_s: float, *, crash: bool = False) -> None:
+        """Stops the broker application (every connection drops) and starts it again; with
+        `crash`, the Erlang VM halts at once instead (erlang:halt/0: no shutdown, no cleanup, what
+        a SIGKILL of the VM leaves on disk) and the node is started anew on the same data."""
+        if not crash:
+            await self._ctl("stop_app")
+            await asyncio.sleep(downtime_s)
+            await self._ctl("start_app")
+        else:
+            with contextlib.suppress(SandboxError):  # the node dies before it can answer
+                await self._ctl("eval", "erlang:halt().")
+            if self._proc is not None:
+                await asyncio.wait_for(self._proc.wait(), 30)
+            await asyncio.sleep(downtime_s)
+            await self._launch()
         await _wait_listening(self.port, 60, f"rabbitmq node {self.node}")
 
     async def stop(self) -> None:
@@ -348,12 +361,16 @@ class Sandbox:
     def can_restart(self, dep: Dependency) -> bool:
         return dep in self._servers
 
-    async def restart(self, dep: Dependency, downtime_s: float, *, recovery_s: float = 0.0) -> None:
+    async def restart(
+        self, dep: Dependency, downtime_s: float, *, recovery_s: float = 0.0, crash: bool = False
+    ) -> None:
         server = self._servers.get(dep)
         if server is None:
             raise SandboxError(f"{dep} is not owned by the suite: refusing to restart it")
         if isinstance(server, PrivatePostgres):
             await server.restart(downtime_s, recovery_s=recovery_s)
+        elif isinstance(server, PrivateRabbit):
+            await server.restart(downtime_s, crash=crash)
         else:
             await server.restart(downtime_s)
 

@@ -229,6 +229,15 @@ def _dependency_scenarios() -> list[Scenario]:
                 destructive=True,
             )
         )
+    out.append(
+        Scenario(
+            name="crash-rabbitmq",
+            description="the broker's Erlang VM halts at once (no shutdown) mid-load, back after 2 s",
+            threatens="messages confirmed but not yet on disk; unacked deliveries; reconnects",
+            plans={"mq": Plan(schedule=[Step(at=0.35, fault=RestartDependency(dependency=MQ, crash=True))])},
+            destructive=True,
+        )
+    )
     for variant, prof in PROFILES.items():
         for role in prof.roles:
             for dep in prof.dependencies:
