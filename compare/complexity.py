@@ -45,8 +45,12 @@ MODULE_CATEGORY: dict[str, str] = {
     "__main__": "wiring: CLI",
     "__init__": "wiring: package",
     "controls": "controls (deliberately broken configs)",
+    "reconciler": "operations: reconciler (re-drives stranded orders)",
+    "dlq": "operations: dead-letter list / replay",
+    "tools": "operations: operator commands",
+    "reset": "operations: reset (databases and Temporal state)",
 }
-CATEGORY_CLASS = ("business", "plumbing", "API adapter", "wiring", "controls", "unclassified")
+CATEGORY_CLASS = ("business", "plumbing", "API adapter", "wiring", "operations", "controls", "unclassified")
 
 # Failure handling found in the code (docstrings excluded), split by who does the work:
 # the application's own code, or the platform (broker / Temporal) configured by the code.
@@ -211,6 +215,27 @@ def deployment(root: Path, profile: str, roles: tuple[str, ...], deps: tuple[str
         source="docker-compose.yml", app_services=app, init_jobs=init, dependencies=dep, stateful=stateful
     )
 
+
+# What an operator must run or watch for the design to keep its promise (part of its cost).
+RECOVERY_TOOLS: dict[str, tuple[str, ...]] = {
+    "mq": (
+        "reconciler role, always on: re-sends the deduct message of orders PENDING past "
+        "CC_RECONCILE_AFTER_S with nothing in flight (an order older than the dedup window needs a person)",
+        "python -m mq_variant dlq list | replay: a person reads why each message was dead-lettered, "
+        "fixes the cause, replays",
+        "dedup retention: the reconciler role prunes t_dedup past CC_DEDUP_RETENTION_S "
+        "(python -m mq_variant prune by hand); the window must exceed every redelivery delay",
+        "standby relays (one per database) for a relay cut off without a reset",
+    ),
+    "workflow": (
+        "the Temporal UI / `temporal workflow list|show|reset`: a failed or stuck workflow is found "
+        "and retried there",
+        "dedup retention of the activities' t_dedup (python -m workflow_variant prune), bounded below by "
+        "the workflow's own timeouts",
+        "Temporal's own retention of closed workflows (namespace setting)",
+    ),
+    "reference": ("none: nothing is in flight, and nothing recovers what a crash loses",),
+}
 
 # What an operator has to look at to follow ONE order, per variant (the probe runs it for real).
 OPERATOR_VIEW = {

@@ -15,7 +15,7 @@ from pathlib import Path
 from sqlalchemy import text
 
 from common.temporal_dev import temporal_executable
-from compare.complexity import OPERATOR_VIEW
+from compare.complexity import OPERATOR_VIEW, RECOVERY_TOOLS
 from compare.stage import Staged
 
 
@@ -47,7 +47,11 @@ def temporal_tables(db_file: Path) -> int | None:
 
 async def operator_view(st: Staged, order_id: str) -> dict[str, object]:
     """Run what an operator would run to follow `order_id`; keep the first lines of the output."""
-    view: dict[str, object] = {"how": OPERATOR_VIEW.get(st.name, ""), "order_id": order_id}
+    view: dict[str, object] = {
+        "how": OPERATOR_VIEW.get(st.name, ""),
+        "recovery_tools": list(RECOVERY_TOOLS.get(st.name, ())),
+        "order_id": order_id,
+    }
     lines: list[str] = []
     async with st.stores.orders.connect() as conn:
         row = (
@@ -67,7 +71,8 @@ async def operator_view(st: Staged, order_id: str) -> dict[str, object]:
         for side, engine in (("orders", st.stores.orders), ("inventory", st.stores.inventory)):
             async with engine.connect() as conn:
                 dedup = await conn.scalar(
-                    text("SELECT count(*) FROM t_dedup WHERE result::text LIKE :p"), like
+                    text("SELECT count(*) FROM t_dedup WHERE message_id LIKE :p OR result::text LIKE :p"),
+                    like,
                 )
                 outbox = await conn.scalar(
                     text("SELECT count(*) FROM t_local_msg WHERE payload::text LIKE :p"), like
