@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -13,12 +15,23 @@ import pytest
 
 from common.settings import Settings
 from compare.sandbox import PrivatePostgres, PrivateRabbit
-from compare.target import MQ
+from compare.target import MQ, settings_env
 from mq_variant import topology
 from tests.support import VariantRun, variant_runs
 
 
 class MqRun(VariantRun):
+    async def tool(self, *argv: str) -> str:
+        """An operator command (`python -m mq_variant ...`), run as a person would, on this run."""
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "mq_variant", *argv,
+            env={**os.environ, **settings_env(self.settings)},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, out.decode()
+        return out.decode()
+
     async def close(self) -> None:
         await super().close()
         with contextlib.suppress(Exception):  # best effort: a test's private broker may be gone

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import sys
 import uuid
 
 import aio_pika
 
-from compare.target import settings_env
 from mq_variant import topology
 from tests.mq.conftest import MqRun, StartMq
 from tests.support import wait_until
@@ -187,22 +184,10 @@ async def test_a_message_failing_every_time_is_dead_lettered_then_replayed(start
     assert await mq.deducted("poison") == 0  # every attempt rolled back
     assert (await mq.http.get("/orders/poison")).json()["status"] == "PENDING"  # needs an operator
 
-    listed = await _tool(mq, "dlq", "list")
+    listed = await mq.tool("dlq", "list")
     assert "1 dead-lettered messages" in listed and "failed 3 times: FaultInjected" in listed, listed
-    assert "replayed 1;" in await _tool(mq, "dlq", "replay")
+    assert "replayed 1;" in await mq.tool("dlq", "replay")
     await mq.wait_terminal(["poison"])
     assert (await mq.http.get("/orders/poison")).json()["status"] == "CONFIRMED"
     assert await mq.deducted("poison") == 1
-    assert "0 dead-lettered messages" in await _tool(mq, "dlq", "list")
-
-
-async def _tool(mq: MqRun, *argv: str) -> str:
-    """An operator command, run as a person would, against this run's settings."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mq_variant", *argv,
-        env={**os.environ, **settings_env(mq.settings)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
+    assert "0 dead-lettered messages" in await mq.tool("dlq", "list")

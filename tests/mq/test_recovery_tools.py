@@ -3,32 +3,17 @@ order (one deduction, whatever was lost), and dedup retention is the duplicate-d
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 import uuid
 
 import aio_pika
 from sqlalchemy import text
 
-from compare.target import settings_env
 from mq_variant import topology
 from tests.mq.conftest import MqRun, StartMq
 from tests.support import wait_until
 
 ONE_APPLE = [{"sku": "apple", "quantity": 1}]
-
-
-async def _tool(mq: MqRun, *argv: str) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mq_variant", *argv,
-        env={**os.environ, **settings_env(mq.settings)},
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 0, out.decode()
-    return out.decode()
 
 
 async def _exec(mq: MqRun, sql: str, **params: object) -> None:
@@ -62,14 +47,14 @@ async def test_reconcile_re_drives_stranded_orders_with_one_deduction_each(start
     await _exec(mq, "UPDATE t_order SET status = 'PENDING' WHERE order_id = :o", o=mq.oid("unanswered"))
     await _exec(mq, "DELETE FROM t_dedup WHERE message_id = :k", k=f"{mq.oid('unanswered')}:settle")
 
-    out = await _tool(mq, "reconcile", "--older-than", "0")
+    out = await mq.tool("reconcile", "--older-than", "0")
     assert "re-sent the deduct message of 2 orders" in out, out
     await mq.wait_terminal(["lost", "unanswered"])
     for name in ("lost", "unanswered"):
         assert (await mq.order(name))["status"] == "CONFIRMED", name
         assert await mq.deducted(name) == 1, name
     assert await mq.stock("apple") == 8
-    assert "of 0 orders" in await _tool(mq, "reconcile", "--older-than", "0")
+    assert "of 0 orders" in await mq.tool("reconcile", "--older-than", "0")
 
 
 async def test_a_duplicate_inside_the_dedup_window_is_absorbed_and_one_past_it_is_not(
@@ -80,12 +65,12 @@ async def test_a_duplicate_inside_the_dedup_window_is_absorbed_and_one_past_it_i
     await mq.place("o1", ONE_APPLE)
     await mq.wait_terminal(["o1"])
 
-    assert "'inventory.t_dedup': 0" in await _tool(mq, "prune", "--older-than", "3600")
+    assert "'inventory.t_dedup': 0" in await mq.tool("prune", "--older-than", "3600")
     await _resend_deduct(mq, mq.oid("o1"))
     await _wait_log(mq, f"({mq.oid('o1')}:deduct already done)")
     assert await mq.deducted("o1") == 1  # inside the window: absorbed
 
-    assert "'inventory.t_dedup': 1" in await _tool(mq, "prune", "--older-than", "0")
+    assert "'inventory.t_dedup': 1" in await mq.tool("prune", "--older-than", "0")
     await _resend_deduct(mq, mq.oid("o1"))
 
     async def deducted_twice() -> bool:
