@@ -14,7 +14,7 @@ from common.faults import Faults
 from common.settings import Settings
 from mq_variant import reconciler, topology
 from mq_variant.consumer import InboxConsumer, InboxHandler
-from mq_variant.controls import parse_control
+from mq_variant.controls import Control, parse_control
 from mq_variant.deduction import Deduct
 from mq_variant.messages import DeductStock, StockResult
 from mq_variant.relay import Relay
@@ -110,6 +110,12 @@ async def reconciler_role(settings: Settings, faults: Faults) -> None:
 
     def log(text: str) -> None:
         print(f"reconciler: {text}", flush=True)
+
+    control = parse_control(settings.control)
+    if control is not Control.NONE:
+        # a control shows what the mechanism it breaks lets through; re-driving would mask it
+        log(f"off under the control {control.value!r}")
+        await asyncio.Event().wait()
 
     async def prune_forever() -> None:
         while True:
