@@ -49,6 +49,8 @@ class VariantSpec:
     dependencies: Callable[[Settings], AbstractAsyncContextManager[None]] = field(default=_nothing)
     # Parses CC_CONTROL, raising ValueError for an unknown one, so that a typo fails at once.
     parse_control: Callable[[str], object] = field(default=_no_controls)
+    # What --reset does, for `init --help` and `up --help` ("" keeps the generic wording).
+    reset_help: str = ""
     tools: Mapping[str, Tool] = field(default_factory=dict)
 
 
@@ -56,10 +58,10 @@ def _parser(spec: VariantSpec) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=f"python -m {spec.package}", description=spec.title)
     sub = p.add_subparsers(dest="command", required=True)
     init = sub.add_parser("init", help="create databases, tables and topology (idempotent)")
-    init.add_argument("--reset", action="store_true", help="drop and recreate everything")
+    init.add_argument("--reset", action="store_true", help=spec.reset_help or "drop and recreate everything")
     up = sub.add_parser("up", help="init, then run every role supervised until Ctrl-C")
     up.add_argument("--api-port", type=int, default=None)
-    up.add_argument("--reset", action="store_true", help="start from empty databases")
+    up.add_argument("--reset", action="store_true", help=spec.reset_help or "start from empty databases")
     role = sub.add_parser("role", help="run one role in this process (the supervisor uses this)")
     role.add_argument("name", choices=sorted(spec.roles))
     for name, tool in spec.tools.items():

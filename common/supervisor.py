@@ -9,6 +9,10 @@ Every role gets the same environment, except for per-role overrides in CC_ROLE_E
 through its own fault proxy, so that one role can be cut off alone), and CC_ROLE_PREFIX,
 {"<role>": ["ip", "netns", "exec", "NS"]}, a command the role's argv is run under (the fault suite
 runs a role in its own network namespace for kernel-level partitions).
+
+KeptAlive does the same for one dependency a variant starts for itself (the Temporal dev server
+of the workflow variant): started and awaited before the roles, restarted with the same backoff
+when it dies, its pid in <run_dir>/pids/<name>.pid, stopped after the roles.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from common.backoff import Backoff
 
 STABLE_AFTER_S = 10.0
 GRACE_S = 10.0
+ROLE_BACKOFF = (0.5, 10.0)  # initial and maximum delay before a restart, in seconds
 
 
 @dataclass(frozen=True)
@@ -75,7 +82,7 @@ class Supervisor:
                 loop.remove_signal_handler(sig)
 
     async def _keep_running(self, role: Role) -> None:
-        backoff = Backoff(initial=0.5, maximum=10.0)
+        backoff = Backoff(*ROLE_BACKOFF)
         while not self._stopping.is_set():
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
@@ -120,4 +127,88 @@ class Supervisor:
                     proc.kill()
 
     def _log(self, name: str, text: str) -> None:
-        print(f"[supervisor] {name}: {text}", flush=True)
+        _log(name, text)
+
+
+def _log(name: str, text: str) -> None:
+    print(f"[supervisor] {name}: {text}", flush=True)
+
+
+async def _terminate(proc: asyncio.subprocess.Process, grace_s: float) -> None:
+    if proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.terminate()
+        try:
+            await asyncio.wait_for(proc.wait(), grace_s)
+        except TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+
+
+Start = Callable[[], Awaitable[asyncio.subprocess.Process]]
+
+
+class KeptAlive:
+    """`async with KeptAlive(name, start, run_dir):` -- one process, restarted while the block runs.
+
+    `start` launches the process and returns once it is ready (or raises). The first start's
+    error propagates; later ones are logged and retried with backoff, like a role's restarts.
+    """
+
+    def __init__(self, name: str, start: Start, run_dir: Path, *, grace_s: float = GRACE_S) -> None:
+        self._name = name
+        self._start = start
+        self._run_dir = run_dir
+        self._grace_s = grace_s
+        self._proc: asyncio.subprocess.Process | None = None
+        self._watcher: asyncio.Task[None] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    async def __aenter__(self) -> KeptAlive:
+        self._started(await self._start())
+        self._watcher = asyncio.create_task(self._watch())
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.stop()
+
+    async def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        if self._proc is not None:
+            await _terminate(self._proc, self._grace_s)
+            _log(self._name, f"stopped (exit {self._proc.returncode})")
+
+    def _started(self, proc: asyncio.subprocess.Process) -> None:
+        self._proc = proc
+        (self._run_dir / "pids").mkdir(parents=True, exist_ok=True)
+        pid_file(self._run_dir, self._name).write_text(str(proc.pid))
+        _log(self._name, f"started pid {proc.pid}")
+
+    async def _watch(self) -> None:
+        backoff = Backoff(*ROLE_BACKOFF)
+        while True:
+            assert self._proc is not None
+            started = time.monotonic()
+            code = await self._proc.wait()
+            if time.monotonic() - started > STABLE_AFTER_S:
+                backoff.reset()
+            self._started(await self._restart(f"exited with {code}", backoff))
+
+    async def _restart(self, why: str, backoff: Backoff) -> asyncio.subprocess.Process:
+        while True:
+            delay = backoff.next_delay()
+            _log(self._name, f"{why}; restarting in {delay:.1f}s")
+            await asyncio.sleep(delay)
+            try:
+                return await self._start()
+            except (OSError, RuntimeError, TimeoutError) as exc:
+                why = f"failed to start ({exc})"

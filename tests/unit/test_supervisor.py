@@ -8,7 +8,7 @@ import signal
 import sys
 from pathlib import Path
 
-from common.supervisor import Role, Supervisor, read_pid
+from common.supervisor import KeptAlive, Role, Supervisor, read_pid
 from tests.support import wait_until
 
 
@@ -39,3 +39,32 @@ async def test_killed_role_is_restarted_and_stop_ends_everything(tmp_path: Path)
         pass
     else:
         raise AssertionError("role still running after stop")
+
+
+async def test_kept_alive_process_is_restarted_until_the_block_ends(tmp_path: Path) -> None:
+    """A dependency `up` starts itself (the Temporal dev server): SIGKILLed, it comes back."""
+    starts = 0
+
+    async def start() -> asyncio.subprocess.Process:
+        nonlocal starts
+        starts += 1
+        return await asyncio.create_subprocess_exec(sys.executable, "-c", "import time; time.sleep(60)")
+
+    async with KeptAlive("dep", start, tmp_path) as kept:
+        first = read_pid(tmp_path, "dep")
+        assert first is not None and first == kept.pid
+        os.kill(first, signal.SIGKILL)
+
+        async def restarted() -> bool:
+            return read_pid(tmp_path, "dep") not in (None, first)
+
+        await wait_until(restarted, timeout=15, what="restart after SIGKILL")
+        second = kept.pid
+    assert starts == 2
+    assert second is not None
+    try:
+        os.kill(second, 0)
+    except ProcessLookupError:
+        pass
+    else:
+        raise AssertionError("kept-alive process still running after the block")

@@ -20,7 +20,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from common.settings import Settings
-from common.temporal_dev import start_dev_server
+from common.temporal_dev import QUICK_DELETES, start_dev_server
 from compare.target import WORKFLOW
 from tests.support import VariantRun, free_port, variant_runs
 from workflow_variant.client import connect
@@ -37,7 +37,9 @@ class DevServer:
     proc: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
-        self.proc = await start_dev_server(self.address, self.db_file, log_file=self.log_file)
+        self.proc = await start_dev_server(
+            self.address, self.db_file, log_file=self.log_file, dynamic_config=QUICK_DELETES
+        )
 
     async def kill(self) -> None:
         assert self.proc is not None
