@@ -7,14 +7,23 @@ PENDING with nothing to finish it (see the api-writes-order control, which does 
 Update-with-start could have made "start + record" synchronous, at the cost of a second
 round trip and a worker in the request path; the 202 contract does not need it.
 
-Workflow id = order-<order_id>, started with
-- id_reuse_policy REJECT_DUPLICATE: once an order's workflow closed, the id never starts again
-  (until Temporal's retention drops the closed run -- then the record activity notices a
-  conflicting body, and the deduction's dedup key still blocks a second deduction);
-- id_conflict_policy FAIL: a duplicate while it runs raises WorkflowAlreadyStartedError.
+Who knows what about an order id:
+- t_order, once the workflow recorded the order: its body (fingerprint) and state. It outlives
+  Temporal's retention, so it decides first: another body -> 409, a terminal order -> answered
+  as it is, without touching Temporal. Unreadable (orders database down) -> we go on to the
+  start and the workflow still refuses a conflicting body, so an outage does not stop orders.
+- the workflow order-<order_id>, started with id_conflict_policy FAIL (a duplicate while it runs
+  raises WorkflowAlreadyStartedError) and id_reuse_policy REJECT_DUPLICATE (a closed run too);
+  the body fingerprint in its memo decides 409 vs. same order before the order is recorded.
   USE_EXISTING would also prevent a second run, but its handle looks exactly like a fresh start
-  in the SDK's public API, so the API could not check the body for the 409. With FAIL both cases
-  raise; the body fingerprint, stored in the workflow memo at start, decides 409 vs. same order.
+  in the SDK's public API, so the body could not be checked.
+- a run that FAILED, was TERMINATED, CANCELED or TIMED_OUT did not finish the order: the same
+  body again starts a new run (ALLOW_DUPLICATE_FAILED_ONLY, only after the body was checked).
+  Safe because every activity is idempotent per order (record ON CONFLICT, deduct keyed
+  order-<id>:deduct, settle only from PENDING); a COMPLETED run is never started again.
+- a COMPLETED run and no row: the databases were reset or restored without Temporal. Nothing
+  will process that order again, so POST and GET say so (409 with the recorded outcome) rather
+  than PENDING forever; `init --reset` resets both sides.
 """
 
 from __future__ import annotations
@@ -22,7 +31,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 
-from temporalio.client import Client, WorkflowExecutionDescription
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -40,12 +51,40 @@ from workflow_variant.workflow import OrderWorkflow
 
 MEMO_ORDER = "order"
 MEMO_FINGERPRINT = "fingerprint"
+# Closed without finishing the order: the same body may start it again.
+UNFINISHED = frozenset(
+    {
+        WorkflowExecutionStatus.FAILED,
+        WorkflowExecutionStatus.TERMINATED,
+        WorkflowExecutionStatus.CANCELED,
+        WorkflowExecutionStatus.TIMED_OUT,
+    }
+)
+_DB_DOWN = (DBAPIError, PoolTimeout, OSError, TimeoutError)
+
+
+class OrderNotProcessed(OrderConflict):
+    """The id's workflow is closed and t_order has no row: nothing will process this order as
+    things stand. A 409 (the id cannot be used as asked) with the reason and the remedy."""
+
+    def __init__(self, order_id: str, detail: str) -> None:
+        Exception.__init__(self, f"order {order_id}: {detail}")
+        self.order_id = order_id
 
 
 def _pending(cmd: PlaceOrder) -> Order:
     return Order(
         order_id=cmd.order_id, customer_id=cmd.customer_id, lines=cmd.lines, status=OrderStatus.PENDING
     )
+
+
+def _check_body(stored: Order | None, cmd: PlaceOrder) -> Order | None:
+    """The recorded order, if any; OrderConflict if it was recorded with another body."""
+    if stored is not None:
+        same = PlaceOrder(order_id=stored.order_id, customer_id=stored.customer_id, lines=stored.lines)
+        if same.fingerprint() != cmd.fingerprint():
+            raise OrderConflict(cmd.order_id)
+    return stored
 
 
 @contextlib.contextmanager
@@ -78,40 +117,56 @@ class WorkflowOrderService(OrderServiceBase):
             async with self.orders_db.begin() as conn:
                 await self.orders.add(conn, cmd)
             await self._faults.hit(FaultPoint.AFTER_ORDER_COMMIT)
+        recorded = await self._recorded_if_readable(cmd)
+        if recorded is not None and recorded.status.terminal:
+            return recorded
         try:
-            with _temporal_errors_are_503():
-                await self._start(cmd)
+            await self._start(cmd, WorkflowIDReusePolicy.REJECT_DUPLICATE)
         except WorkflowAlreadyStartedError:
             return await self._existing(cmd)
-        return _pending(cmd)
+        return recorded or _pending(cmd)
 
-    async def _start(self, cmd: PlaceOrder) -> None:
-        await self._client.start_workflow(
-            OrderWorkflow.run,
-            OrderWorkflowInput(order=cmd, inventory_task_queue=self._settings.task_queue(INVENTORY_QUEUE)),
-            id=workflow_id(cmd.order_id),
-            task_queue=self._settings.task_queue(ORDERS_QUEUE),
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            memo={MEMO_ORDER: cmd.model_dump(mode="json"), MEMO_FINGERPRINT: cmd.fingerprint()},
-            static_summary=f"order {cmd.order_id} ({len(cmd.lines)} lines)",
-            rpc_timeout=temporal.RPC_TIMEOUT,
-        )
+    async def _recorded_if_readable(self, cmd: PlaceOrder) -> Order | None:
+        try:
+            stored = await super().get_order(cmd.order_id)
+        except _DB_DOWN:
+            return None  # orders database down: accept anyway; the workflow still checks the body
+        return _check_body(stored, cmd)
+
+    async def _start(self, cmd: PlaceOrder, reuse: WorkflowIDReusePolicy) -> None:
+        inp = OrderWorkflowInput(order=cmd, inventory_task_queue=self._settings.task_queue(INVENTORY_QUEUE))
+        with _temporal_errors_are_503():
+            await self._client.start_workflow(
+                OrderWorkflow.run,
+                inp,
+                id=workflow_id(cmd.order_id),
+                task_queue=self._settings.task_queue(ORDERS_QUEUE),
+                id_reuse_policy=reuse,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                memo={MEMO_ORDER: cmd.model_dump(mode="json"), MEMO_FINGERPRINT: cmd.fingerprint()},
+                static_summary=f"order {cmd.order_id} ({len(cmd.lines)} lines)",
+                rpc_timeout=temporal.RPC_TIMEOUT,
+            )
 
     async def _existing(self, cmd: PlaceOrder) -> Order:
-        """A duplicate submission: same body -> the same order, another body -> 409."""
+        """The id's workflow exists (open or closed): same body -> the order, another -> 409."""
         description = await self._describe(cmd.order_id)
-        if description is None:  # closed run already dropped by retention: t_order decides
-            stored = await self.get_order(cmd.order_id)
-            if stored is None:
-                raise DependencyUnavailable("workflow vanished while starting; retry")
-            same = PlaceOrder(order_id=stored.order_id, customer_id=stored.customer_id, lines=stored.lines)
-            if same.fingerprint() != cmd.fingerprint():
-                raise OrderConflict(cmd.order_id)
-            return stored
-        if await description.memo_value(MEMO_FINGERPRINT, None) != cmd.fingerprint():
+        if description is None:  # its closed run was dropped by retention just now
+            raise DependencyUnavailable("workflow vanished while starting; retry")
+        recorded = _check_body(await super().get_order(cmd.order_id), cmd)  # read after describe
+        if recorded is not None and recorded.status.terminal:
+            return recorded
+        if recorded is None and await description.memo_value(MEMO_FINGERPRINT, None) != cmd.fingerprint():
             raise OrderConflict(cmd.order_id)
-        return await super().get_order(cmd.order_id) or _pending(cmd)
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return recorded or _pending(cmd)
+        if description.status in UNFINISHED:
+            with contextlib.suppress(WorkflowAlreadyStartedError):  # a concurrent retry won
+                await self._start(cmd, WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY)
+            return recorded or _pending(cmd)
+        if recorded is not None:
+            return recorded
+        raise await self._not_processed(cmd.order_id, description)
 
     async def _describe(self, order_id: str) -> WorkflowExecutionDescription | None:
         handle = self._client.get_workflow_handle(workflow_id(order_id))
@@ -123,8 +178,32 @@ class WorkflowOrderService(OrderServiceBase):
                     return None
                 raise
 
+    async def _not_processed(
+        self, order_id: str, description: WorkflowExecutionDescription
+    ) -> OrderNotProcessed:
+        """Why a closed workflow without a t_order row will not process the order."""
+        status = description.status.name if description.status else "closed"
+        if description.status in UNFINISHED:
+            return OrderNotProcessed(
+                order_id,
+                f"its workflow {description.id} ended {status} before the order was recorded; "
+                "submit the same order again to run it",
+            )
+        with _temporal_errors_are_503():
+            outcome = await self._client.get_workflow_handle_for(OrderWorkflow.run, description.id).result(
+                rpc_timeout=temporal.RPC_TIMEOUT
+            )
+        told = f"{outcome.status.value}" + (f", {outcome.reason}" if outcome.reason else "")
+        return OrderNotProcessed(
+            order_id,
+            f"its workflow {description.id} {status} ({told}) but the orders database has no row for "
+            "it: the databases were reset or restored without Temporal's history. It will not be "
+            "processed again under this id: use a new order id (`init --reset` resets both sides)",
+        )
+
     async def get_order(self, order_id: str) -> Order | None:
-        """t_order first; before the record activity ran, the workflow's memo says PENDING."""
+        """t_order first; before the record activity ran, the workflow's memo says PENDING; a
+        closed workflow without a row is a 409 that says why (never a PENDING forever)."""
         stored = await super().get_order(order_id)
         if stored is not None:
             return stored
@@ -132,7 +211,12 @@ class WorkflowOrderService(OrderServiceBase):
         if description is None:
             return None
         memo = await description.memo_value(MEMO_ORDER, None)
-        return None if memo is None else _pending(PlaceOrder.model_validate(memo))
+        if description.status == WorkflowExecutionStatus.RUNNING:
+            return None if memo is None else _pending(PlaceOrder.model_validate(memo))
+        stored = await super().get_order(order_id)  # recorded and settled since the first read
+        if stored is not None:
+            return stored
+        raise await self._not_processed(order_id, description)
 
     async def readiness(self) -> dict[str, str]:
         checks = await super().readiness()
