@@ -40,8 +40,9 @@ class OrderWorkflowInput(BaseModel):
 
 
 class Recorded(BaseModel):
-    """Result of the record activity. `conflict`: the id exists with another body (only possible
-    when a workflow id was reused after Temporal's retention expired) -- nothing else is done."""
+    """Result of the record activity. `conflict`: the id exists with another body -- nothing else
+    is done. The API refuses such a body itself (409, from t_order); this is the last line, for
+    a start it accepted while the orders database could not be read."""
 
     created: bool
     conflict: bool = False

@@ -64,8 +64,8 @@ class OrderWorkflow:
             RECORD_ORDER, order, result_type=Recorded, **ACTIVITY_OPTIONS
         )
         if recorded.conflict:
-            # The id belongs to another order (its workflow history expired, so Temporal let the
-            # id start again). Touch nothing: that order keeps its own outcome.
+            # The id belongs to another order (its workflow left Temporal, and the API could not
+            # read t_order to refuse the body). Touch nothing: that order keeps its own outcome.
             return DeductionOutcome(
                 order_id=order.order_id,
                 status=OrderStatus.REJECTED,
