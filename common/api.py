@@ -55,7 +55,8 @@ RETRY_AFTER = {
 }
 UNREADABLE = {400: _error("The body is not UTF-8 text, so not JSON either")}
 NOT_FOUND = {404: _error("No such order or SKU")}
-CONFLICT = {409: _error("This order_id was already placed with another body")}
+CONFLICT = {409: _error("This order_id was already placed with another body, or cannot be placed again")}
+NOT_RECORDED = {409: _error("The order_id is known, but its order has no record and will get none")}
 UNAVAILABLE = {
     503: _error("A database, the broker or Temporal is unreachable: retry later", headers=RETRY_AFTER)
 }
@@ -156,7 +157,9 @@ def create_app(settings: Settings, factory: ServiceFactory, *, title: str) -> Fa
     async def place_order(cmd: PlaceOrder, request: Request) -> Order:
         return await service(request).place_order(cmd)
 
-    @app.get("/orders/{order_id}", response_model=Order, responses={**NOT_FOUND, **UNAVAILABLE})
+    @app.get(
+        "/orders/{order_id}", response_model=Order, responses={**NOT_FOUND, **NOT_RECORDED, **UNAVAILABLE}
+    )
     async def get_order(order_id: IdPath, request: Request) -> Any:
         order = await service(request).get_order(order_id)
         if order is None:
