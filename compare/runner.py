@@ -253,7 +253,7 @@ async def run_case(
         run = _Run(case, plan, target, seed=seed, orders=orders, out_dir=out_dir, say=say, rate=rate)
     started = time.monotonic()
     try:
-        result = await run.execute(base, recovery_s)
+        result = await run.execute(base, max(recovery_s, scenario.min_recovery_s))
     except Exception as exc:
         result = base.model_copy(
             update={"status": "error", "note": f"{type(exc).__name__}: {exc}".splitlines()[0][:300]}
