@@ -28,6 +28,16 @@ class Tool:
     run: Callable[[Settings, argparse.Namespace], Awaitable[None]]
 
 
+def older_than(default_setting: str) -> Callable[[argparse.ArgumentParser], None]:
+    """The `--older-than S` argument of a retention or recovery tool (default: a setting)."""
+
+    def add(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--older-than", type=float, default=None, metavar="S",
+                       help=f"seconds (default: the {default_setting} setting)")  # fmt: skip
+
+    return add
+
+
 @contextlib.asynccontextmanager
 async def _nothing(_: Settings) -> AsyncIterator[None]:
     yield

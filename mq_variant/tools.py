@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 
-from common.cli import Tool
+from common.cli import Tool, older_than
 from common.db import engine_for
 from common.retention import prune
 from common.settings import Settings
@@ -37,14 +36,6 @@ async def _dlq(settings: Settings, args: argparse.Namespace) -> None:
         return
     replayed, left = await dlq.replay(settings, limit=args.limit, force=args.force)
     print(f"replayed {replayed}; left {left} older than the dedup window (see --force)", flush=True)
-
-
-def _age_arguments(default_setting: str) -> Callable[[argparse.ArgumentParser], None]:
-    def add(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--older-than", type=float, default=None, metavar="S",
-                       help=f"seconds (default: the {default_setting} setting)")  # fmt: skip
-
-    return add
 
 
 async def _reconcile(settings: Settings, args: argparse.Namespace) -> None:
@@ -82,12 +73,12 @@ TOOLS = {
     "dlq": Tool("list or replay the dead-letter queues", _dlq_arguments, _dlq),
     "reconcile": Tool(
         "re-send the deduct message of orders PENDING too long (one pass)",
-        _age_arguments("CC_RECONCILE_AFTER_S"),
+        older_than("CC_RECONCILE_AFTER_S"),
         _reconcile,
     ),
     "prune": Tool(
         "delete dedup and failure rows older than the dedup window",
-        _age_arguments("CC_DEDUP_RETENTION_S"),
+        older_than("CC_DEDUP_RETENTION_S"),
         _prune,
     ),
 }

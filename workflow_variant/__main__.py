@@ -1,4 +1,4 @@
-"""python -m workflow_variant {init,up,role} -- see README."""
+"""python -m workflow_variant {init,up,role,prune} -- see README."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from workflow_variant.controls import parse_control
 from workflow_variant.dev_server import temporal_dev_server
 from workflow_variant.init import RESET_HELP, init
 from workflow_variant.roles import ROLES
+from workflow_variant.tools import TOOLS
 
 SPEC = VariantSpec(
     package="workflow_variant",
@@ -21,6 +22,7 @@ SPEC = VariantSpec(
     parse_control=parse_control,
     dependencies=temporal_dev_server,
     reset_help=RESET_HELP,
+    tools=TOOLS,
 )
 
 
