@@ -9,17 +9,20 @@ Transient (retry, never a processing failure):
 - class 08 connection exception; 53 insufficient resources (53300 too many connections);
   57 operator intervention (57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now,
   57014 query cancelled, e.g. by statement_timeout); 40 transaction rollback (serialization
-  failure, deadlock); 25P03 idle-in-transaction timeout; 55P03 lock not available;
-- no SQLSTATE at all but a broken link: OSError, TimeoutError, a connection SQLAlchemy invalidated.
+  failure, deadlock); 25P03 idle-in-transaction timeout; 55P03 lock not available; 25006
+  read-only transaction (connected to a standby during a failover);
+- no SQLSTATE at all but a broken link: OSError, TimeoutError, a connection SQLAlchemy invalidated,
+  SQLAlchemy's own pool timeout (every connection busy).
 Anything else (a constraint, a type, a bug) is a processing failure.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57"})
-TRANSIENT_CODES = frozenset({"25P03", "55P03"})
+TRANSIENT_CODES = frozenset({"25P03", "55P03", "25006"})
 
 
 def sqlstate(exc: BaseException) -> str | None:
@@ -44,4 +47,4 @@ def is_transient(exc: BaseException) -> bool:
     code = sqlstate(exc)
     if code is not None:
         return code[:2] in TRANSIENT_CLASSES or code in TRANSIENT_CODES
-    return isinstance(exc, OSError | TimeoutError | OperationalError | InterfaceError)
+    return isinstance(exc, OSError | TimeoutError | PoolTimeout | OperationalError | InterfaceError)

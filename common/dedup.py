@@ -1,8 +1,10 @@
 """The dedup (inbox) table: do a step at most once per key, inside the caller's transaction.
 
-Both variants need it. The MQ consumer keys it by message id (duplicates come from the relay and
-from broker redelivery); Temporal activities key it by workflow id + step (an activity whose
-completion was lost runs again). Rows are kept: the retention IS the duplicate-detection window.
+Both variants need it, keyed on the business operation: the MQ consumers by `<order_id>:deduct` /
+`<order_id>:settle` (duplicates come from the relay, broker redelivery, the reconciler and DLQ
+replays, each possibly under a new message id), Temporal activities by `order-<id>:deduct` (an
+activity whose completion was lost runs again). The retention IS the duplicate-detection window
+(common.retention).
 """
 
 from __future__ import annotations

@@ -11,18 +11,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Column, Table, delete, func, text
+from sqlalchemy import Column, Table, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 async def prune(
-    engine: AsyncEngine, tables: list[tuple[Table, Column[Any]]], older_than_s: float
+    engine: AsyncEngine, tables: list[tuple[Table, Column[Any]]], older_than_s: float, batch: int = 5000
 ) -> dict[str, int]:
-    """Delete rows whose time column is older than `older_than_s`; the count per table."""
+    """Delete rows whose time column is older than `older_than_s`; the count per table.
+
+    In batches of `batch` rows, one short transaction each, so that a large backlog neither
+    holds locks for long nor runs into the sessions' statement timeout."""
     cutoff = func.now() - text("make_interval(secs => :age)").bindparams(age=older_than_s)
     removed: dict[str, int] = {}
-    async with engine.begin() as conn:
-        for table, column in tables:
-            result = await conn.execute(delete(table).where(column < cutoff))
-            removed[table.name] = result.rowcount
+    for table, column in tables:
+        (key,) = table.primary_key.columns
+        removed[table.name] = 0
+        while True:
+            some = select(key).where(column < cutoff).limit(batch).scalar_subquery()
+            async with engine.begin() as conn:
+                done = (await conn.execute(delete(table).where(key.in_(some)))).rowcount
+            removed[table.name] += done
+            if done < batch:
+                break
     return removed

@@ -31,7 +31,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table
+from sqlalchemy import Table, func
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -191,7 +191,11 @@ class InboxConsumer(Generic[M]):
         stmt = insert(self._failures).values(message_id=message_id, failures=1, last_error=reason[:500])
         stmt = stmt.on_conflict_do_update(
             index_elements=["message_id"],
-            set_={"failures": self._failures.c.failures + 1, "last_error": stmt.excluded.last_error},
+            set_={
+                "failures": self._failures.c.failures + 1,
+                "last_error": stmt.excluded.last_error,
+                "updated_at": func.now(),
+            },
         ).returning(self._failures.c.failures)
         try:
             async with self._engine.begin() as conn:
@@ -211,13 +215,17 @@ class InboxConsumer(Generic[M]):
                 message_id=message.message_id,
                 content_type=message.content_type,
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                timestamp=message.timestamp,  # its age decides whether a replay is still safe
+                type=message.type,
                 headers={
                     **(message.headers or {}),
                     "x-error": reason[:500],
                     "x-original-queue": self._queue_name,
                 },
             ),
-            routing_key=message.routing_key or "",
+            # the queue's own key, not the incoming one (a message published to the queue through
+            # the default exchange carries the queue's name, which the DLX cannot route)
+            routing_key=topology.names(self._settings).key_of(self._queue_name),
             mandatory=True,
             timeout=30,
         )

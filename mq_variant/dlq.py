@@ -5,7 +5,7 @@ a new message id (confirmed, routed: a return is an error), then acks it in the 
 consumers deduplicate per business operation (`<order>:deduct`, `<order>:settle`), so a replayed
 message that had in fact been applied is answered from the stored result. A message older than
 the dedup retention window is left in the DLQ (its dedup row may be gone: replaying it could
-apply twice) unless `force` is given.
+apply twice), and so is one whose age is unknown (no timestamp), unless `force` is given.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ async def replay(settings: Settings, *, limit: int = 1000, force: bool = False) 
                 if message is None:
                     break
                 letter = _describe(name, message)
-                if not force and letter.age_s is not None and letter.age_s > settings.dedup_retention_s:
+                # an unknown age counts as too old: nothing proves its dedup row is still there
+                too_old_for_dedup = letter.age_s is None or letter.age_s > settings.dedup_retention_s
+                if too_old_for_dedup and not force:
                     too_old.append(message)
                     left += 1
                     continue

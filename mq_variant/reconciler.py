@@ -8,7 +8,8 @@ message again, through the outbox like the first one. Safe because inventory key
 stored outcome and deducts nothing. The order's `updated_at` is bumped with each re-send, so a
 still-missing answer is re-sent at most once per `reconcile_after_s`. An order older than the
 dedup retention window is never re-driven (its dedup row may be gone: a re-send could deduct
-again); it is logged for an operator instead.
+again); it is logged for an operator instead. Nothing is re-driven while a dead-letter queue
+holds anything (see why_not).
 """
 
 from __future__ import annotations
@@ -41,17 +42,41 @@ _STALE = text(
 )
 
 
-async def in_flight(settings: Settings) -> int:
-    """Messages waiting in the two work queues (ready, not yet delivered)."""
+_TOO_OLD = text(
+    """
+    SELECT count(*), min(order_id) FROM t_order
+    WHERE status = 'PENDING' AND created_at <= now() - make_interval(secs => :window)
+    """
+)
+
+
+async def queue_depths(settings: Settings) -> dict[str, int]:
+    """Ready messages in the work queues and the dead-letter queues, by queue name."""
     names = topology.names(settings)
     connection = await topology.connect(settings, timeout=10)
     async with connection:
         channel = await connection.channel()
-        total = 0
-        for name in (names.deduct_queue, names.result_queue):
+        depths: dict[str, int] = {}
+        for name in (names.deduct_queue, names.result_queue, *names.dlqs):
             queue = await topology.queue(channel, name)
-            total += queue.declaration_result.message_count or 0
-        return total
+            depths[name] = queue.declaration_result.message_count or 0
+        return depths
+
+
+def why_not(settings: Settings, depths: dict[str, int]) -> str | None:
+    """Why this pass must not re-drive anything, or None.
+
+    Messages waiting in a work queue are in flight. A dead letter means something failed that a
+    person has to look at (`dlq list`): re-driving its order would only fail again, once per
+    period, for as long as the window lasts, so nothing is re-driven until the DLQs are empty.
+    """
+    names = topology.names(settings)
+    dead = sum(depths[q] for q in names.dlqs)
+    if dead:
+        return f"{dead} dead letters wait for an operator (python -m mq_variant dlq list)"
+    if depths[names.deduct_queue] or depths[names.result_queue]:
+        return "messages in flight"
+    return None
 
 
 async def reconcile_once(
@@ -68,17 +93,32 @@ async def reconcile_once(
     return [row.order_id for row in rows]
 
 
+async def too_old(engine: AsyncEngine, window_s: float) -> tuple[int, str | None]:
+    """PENDING orders older than the dedup window: never re-driven, a person must decide."""
+    async with engine.connect() as conn:
+        row = (await conn.execute(_TOO_OLD, {"window": window_s})).one()
+    return int(row[0]), row[1]
+
+
 async def run(settings: Settings, engine: AsyncEngine, log: Callable[[str], None]) -> None:
-    """The role: a pass every reconcile_after_s / 4; skipped while the work queues are not empty."""
+    """The role: a pass every reconcile_after_s / 4 (see why_not for when it holds back)."""
     interval = max(1.0, settings.reconcile_after_s / 4)
+    said = ""
     while True:
         await asyncio.sleep(interval)
         try:
-            if await in_flight(settings):
-                continue
-            redriven = await reconcile_once(engine, settings.reconcile_after_s, settings.dedup_retention_s)
-            if redriven:
-                log(f"re-sent the deduct message of {len(redriven)} stale PENDING orders: {redriven[:5]}")
+            reason = why_not(settings, await queue_depths(settings))
+            if reason is None:
+                window = settings.dedup_retention_s
+                redriven = await reconcile_once(engine, settings.reconcile_after_s, window)
+                if redriven:
+                    log(f"re-sent the deduct message of {len(redriven)} stale PENDING orders: {redriven[:5]}")
+            old, example = await too_old(engine, settings.dedup_retention_s)
+            if old:
+                reason = f"{old} PENDING orders older than the dedup window need a person (e.g. {example})"
         except Exception as exc:  # a dependency down: the next pass tries again
-            log(f"reconcile pass skipped ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})")
+            reason = f"pass skipped ({type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]})"
+        if reason and reason != said:  # say it once, not every pass
+            log(reason)
+        said = reason or ""
 

@@ -75,7 +75,8 @@ class Relay:
             command_timeout=self._settings.pg_command_timeout_s,
             server_settings={
                 **server_settings(self._settings),
-                # the relay queries at least every poll interval; silent this long, it was cut off:
+                # the relay queries every poll interval and waits for confirms at most half this
+                # long; silent this long, it was cut off:
                 # the server ends the session and frees the advisory lock for a standby
                 "idle_session_timeout": str(int(self._settings.relay_idle_session_s * 1000)),
             },
@@ -147,7 +148,8 @@ class Relay:
                     ),
                     routing_key=row["routing_key"],
                     mandatory=True,
-                    timeout=30,
+                    # give up on the confirms before the server ends our silent session
+                    timeout=self._settings.relay_idle_session_s / 2,
                 )
                 for row in rows
             )

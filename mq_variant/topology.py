@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection, AbstractExchange, AbstractQueue
 from yarl import URL
 
 from common.settings import Settings
@@ -42,8 +42,12 @@ class Names:
     def queue_for(self, routing_key: str) -> str:
         return {DEDUCT: self.deduct_queue, RESULT: self.result_queue}[routing_key]
 
+    def key_of(self, queue: str) -> str:
+        """The routing key that leads to `queue` (and, on the dead-letter exchange, to its DLQ)."""
+        return {self.deduct_queue: DEDUCT, self.result_queue: RESULT}[queue]
 
-async def connect(settings: Settings, timeout: float = 5) -> AbstractRobustConnection:
+
+async def connect(settings: Settings, timeout: float = 5) -> AbstractConnection:
     """A broker connection with the configured heartbeat (unless the URL sets one): a link that
     went silent (a partition without a reset) is noticed within about two heartbeats."""
     url = URL(settings.amqp_url)
@@ -73,6 +77,7 @@ async def declare(channel: AbstractChannel, settings: Settings) -> tuple[Abstrac
             arguments={
                 "x-queue-type": "quorum",
                 "x-dead-letter-exchange": n.dlx,
+                "x-dead-letter-routing-key": routing_key,
                 # a backstop only: the consumer counts processing failures itself
                 "x-delivery-limit": settings.broker_delivery_limit,
                 "x-single-active-consumer": True,

@@ -165,7 +165,9 @@ async def test_a_message_failing_every_time_is_dead_lettered_then_replayed(start
     # consumer dead-letters it; the next order goes through; `dlq list` shows it with its reason;
     # `dlq replay` (the fault is used up) brings the order to a terminal state, one deduction.
     mq = await start_mq(
-        {"CC_FAULTS": "inventory-consumer/before_consumer_commit=raise,times=3"}, max_deliveries=3
+        {"CC_FAULTS": "inventory-consumer/before_consumer_commit=raise,times=3"},
+        max_deliveries=3,
+        reconcile_after_s=3600,  # the replay, not the reconciler, must bring it back
     )
     await mq.set_stock("apple", 10)
     await mq.place("poison", ONE_APPLE)

@@ -85,3 +85,19 @@ async def _wait_log(mq: MqRun, text_: str) -> None:
         return text_ in mq.process.log_tail(1000)
 
     await wait_until(seen, timeout=30, what=text_)
+
+
+async def test_a_dead_letter_of_unknown_age_is_not_replayed_and_holds_the_reconciler_back(
+    start_mq: StartMq,
+) -> None:
+    mq = await start_mq(reconcile_after_s=4)
+    names = topology.names(mq.settings)
+    connection = await aio_pika.connect(mq.settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        dlx = await channel.get_exchange(names.dlx)
+        body = json.dumps({"order_id": "old", "lines": ONE_APPLE}).encode()  # no timestamp: age unknown
+        await dlx.publish(aio_pika.Message(body, message_id=uuid.uuid4().hex), routing_key=topology.DEDUCT)
+    await _wait_log(mq, "1 dead letters wait for an operator")  # the role re-drives nothing meanwhile
+    assert "replayed 0; left 1" in await mq.tool("dlq", "replay")
+    assert "replayed 1; left 0" in await mq.tool("dlq", "replay", "--force")
