@@ -62,6 +62,8 @@ class VariantSpec:
     # What --reset does, for `init --help` and `up --help` ("" keeps the generic wording).
     reset_help: str = ""
     tools: Mapping[str, Tool] = field(default_factory=dict)
+    # Roles `up` leaves out under these settings (e.g. standbys switched off).
+    left_out: Callable[[Settings], set[str]] = field(default=lambda _: set())
 
 
 def _parser(spec: VariantSpec) -> argparse.ArgumentParser:
@@ -93,7 +95,9 @@ async def _run_role(main: RoleMain, settings: Settings, name: str) -> None:
 async def _up(spec: VariantSpec, settings: Settings, reset: bool) -> None:
     async with spec.dependencies(settings):
         await spec.init(settings, reset)
-        roles = [Role(name, [sys.executable, "-m", spec.package, "role", name]) for name in spec.roles]
+        skip = spec.left_out(settings)
+        argv = [sys.executable, "-m", spec.package, "role"]
+        roles = [Role(name, [*argv, name]) for name in spec.roles if name not in skip]
         env = {"CC_API_PORT": str(settings.api_port)}
         print(f"{spec.title}: API on http://{settings.api_host}:{settings.api_port}", flush=True)
         await Supervisor(roles, settings.run_dir, env).run()

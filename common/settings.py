@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     )
     pg_statement_timeout_s: float = Field(30.0, gt=0, description="server-side bound on one statement")
     pg_command_timeout_s: float = Field(15.0, gt=0, description="client-side bound on one query")
+    relay_standby: bool = Field(
+        True, description="`up` runs a hot-standby relay per database (compose: the scale overlay's replicas)"
+    )
     relay_idle_session_s: float = Field(
         10.0, gt=0, description="the relay's lock-holding session, silent this long, is ended by the "
         "server: a relay cut off without a reset loses its lock and a standby takes over",

@@ -18,6 +18,7 @@ SPEC = VariantSpec(
     roles=ROLES,
     parse_control=parse_control,
     tools=TOOLS,
+    left_out=lambda s: set() if s.relay_standby else {"order-relay-standby", "inventory-relay-standby"},
 )
 
 if __name__ == "__main__":

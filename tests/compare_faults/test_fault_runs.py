@@ -1,7 +1,7 @@
 """End to end: real variants under real faults (SIGKILL, partitions, lost acks, a restarted
 broker / Temporal server) come out clean; deliberately broken controls show their anomaly.
 
-A few scenarios, ~100 orders each, one private sandbox: a few minutes in all. Every control runs,
+A few scenarios, 60 orders each, one private sandbox: a few minutes in all. Every control runs,
 with the same recovery window as the real scenarios (a control whose anomaly is an order left
 PENDING waits the whole window).
 """
@@ -17,7 +17,7 @@ from compare.runner import ScenarioResult, run_scenarios
 from compare.sandbox import Sandbox
 from compare.scenario import CONTROLS
 
-ORDERS = 100
+ORDERS = 60
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -25,7 +25,7 @@ async def _run(
     variants: list[str], scenarios: list[str], sandbox: Sandbox, tmp_path: Path
 ) -> list[ScenarioResult]:
     return await run_scenarios(variants, scenarios, seed=3, orders=ORDERS, out_dir=tmp_path, sandbox=sandbox,
-                               recovery_s=45)  # fmt: skip
+                               recovery_s=30)  # fmt: skip
 
 
 def _explain(r: ScenarioResult) -> str:
@@ -38,8 +38,8 @@ async def test_mq_variant_survives_faults(sandbox: Sandbox, tmp_path: Path) -> N
         [
             "crash-after_consumer_commit",
             "lost-publish-confirm",
-            "kill-inventory-consumer",
-            "restart-rabbitmq",
+            "crash-loop-consumer",  # five crashes holding a full prefetch: nothing dead-lettered
+            "crash-rabbitmq",
         ],
         sandbox,
         tmp_path,
