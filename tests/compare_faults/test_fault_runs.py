@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from compare.checker import AnomalyKind
-from compare.runner import ScenarioResult, run_scenarios
+from compare.runner import ScenarioResult, plan_cases, run_case, run_scenarios
 from compare.sandbox import Sandbox
 from compare.scenario import CONTROLS
 
 ORDERS = 60
+RECOVERY_S = 30.0
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -25,7 +26,7 @@ async def _run(
     variants: list[str], scenarios: list[str], sandbox: Sandbox, tmp_path: Path
 ) -> list[ScenarioResult]:
     return await run_scenarios(variants, scenarios, seed=3, orders=ORDERS, out_dir=tmp_path, sandbox=sandbox,
-                               recovery_s=30)  # fmt: skip
+                               recovery_s=RECOVERY_S)
 
 
 def _explain(r: ScenarioResult) -> str:
@@ -62,17 +63,24 @@ async def test_workflow_variant_survives_faults(sandbox: Sandbox, tmp_path: Path
 
 
 async def test_controls_show_their_anomaly(sandbox: Sandbox, tmp_path: Path) -> None:
-    """Every control, with the same recovery window as the real runs, shows every kind it expects."""
+    """Every control, with the same recovery window as the real runs, shows every kind it expects.
+
+    Each of the five controls runs once, with its fault-point scenario (deterministic); the two
+    network-only cases (lost-ack) run in the full matrix (`compare faults --controls`), to keep
+    CI under 20 minutes."""
     controls = sorted({f"{c.variant}:{c.control}" for c in CONTROLS})
     assert len(controls) == 5
-    results = await _run(controls, [], sandbox, tmp_path)
+    cases = [case for case in plan_cases(controls, []) if case.scenario.name != "lost-ack"]
+    results = [
+        await run_case(case, sandbox, seed=3, orders=ORDERS, out_dir=tmp_path, say=print,
+                       recovery_s=RECOVERY_S)
+        for case in cases
+    ]
     found = {(r.control, r.scenario): r for r in results}
-    assert len(found) == len(CONTROLS) == 7
+    assert len(found) == 5
     for control, scenario in (
         ("no-dedup", "crash-after_consumer_commit"),
-        ("no-dedup", "lost-ack"),  # a network fault alone must produce the redelivery
         ("non-idempotent-deduct", "crash-after_deduct_commit"),
-        ("non-idempotent-deduct", "lost-ack"),
     ):
         r = found[(control, scenario)]
         assert r.anomalies.get(AnomalyKind.DOUBLE_DEDUCTION, 0) > 0, _explain(r)
