@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
@@ -38,6 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from common import dedup
 from common.backoff import Backoff
 from common.db_errors import is_transient
+from common.dedup import JSON
 from common.faults import FaultPoint, Faults
 from common.settings import Settings
 from mq_variant import topology
@@ -45,7 +46,6 @@ from mq_variant.controls import Control
 
 M = TypeVar("M", bound=BaseModel)
 M_contra = TypeVar("M_contra", bound=BaseModel, contravariant=True)
-JSON = dict[str, Any]
 
 
 class InboxHandler(Protocol[M_contra]):

@@ -32,13 +32,7 @@ async def test_killed_role_is_restarted_and_stop_ends_everything(tmp_path: Path)
     second = read_pid(tmp_path, "sleeper")
     supervisor.stop()
     await asyncio.wait_for(task, 20)
-    assert second is not None
-    try:
-        os.kill(second, 0)
-    except ProcessLookupError:
-        pass
-    else:
-        raise AssertionError("role still running after stop")
+    _assert_gone(second, "role still running after stop")
 
 
 async def test_kept_alive_process_is_restarted_until_the_block_ends(tmp_path: Path) -> None:
@@ -61,10 +55,13 @@ async def test_kept_alive_process_is_restarted_until_the_block_ends(tmp_path: Pa
         await wait_until(restarted, timeout=15, what="restart after SIGKILL")
         second = kept.pid
     assert starts == 2
-    assert second is not None
+    _assert_gone(second, "kept-alive process still running after the block")
+
+
+def _assert_gone(pid: int | None, message: str) -> None:
+    assert pid is not None
     try:
-        os.kill(second, 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
-        pass
-    else:
-        raise AssertionError("kept-alive process still running after the block")
+        return
+    raise AssertionError(message)
