@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, Protocol
 
 from fastapi import FastAPI, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -154,8 +154,10 @@ def create_app(settings: Settings, factory: ServiceFactory, *, title: str) -> Fa
     @app.post(
         "/orders", status_code=202, response_model=Order, responses={**UNREADABLE, **CONFLICT, **UNAVAILABLE}
     )
-    async def place_order(cmd: PlaceOrder, request: Request) -> Order:
-        return await service(request).place_order(cmd)
+    async def place_order(cmd: PlaceOrder, request: Request) -> Response:
+        order = await service(request).place_order(cmd)
+        # serialised once, here: returning the model would make FastAPI validate it again first
+        return Response(order.model_dump_json(), status_code=202, media_type="application/json")
 
     @app.get(
         "/orders/{order_id}", response_model=Order, responses={**NOT_FOUND, **NOT_RECORDED, **UNAVAILABLE}
@@ -202,6 +204,7 @@ async def serve(settings: Settings, factory: ServiceFactory, *, title: str) -> N
         port=settings.api_port,
         log_level="warning",
         access_log=False,
+        http="httptools",  # the C parser: a fraction of h11's CPU per request
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

@@ -12,6 +12,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
+import uvloop
+
 from common.faults import Faults, FaultSpecError
 from common.settings import Settings
 from common.supervisor import Role, Supervisor
@@ -121,7 +123,10 @@ def main(spec: VariantSpec, argv: list[str] | None = None) -> int:
         elif args.command in spec.tools:
             asyncio.run(spec.tools[args.command].run(settings, args))
         else:
-            asyncio.run(_run_role(spec.roles[args.name], settings, args.name))
+            # uvloop: the roles are I/O loops (HTTP, PostgreSQL, AMQP, gRPC); its event loop
+            # costs a fraction of the default one's CPU per socket operation.
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(_run_role(spec.roles[args.name], settings, args.name))
     except KeyboardInterrupt:
         return 130
     except (FaultSpecError, ValueError) as exc:

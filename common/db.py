@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import AsyncIterator
+from typing import Any
 
+import orjson
 from sqlalchemy import MetaData, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from common.settings import Settings
 
@@ -26,19 +30,39 @@ def server_settings(settings: Settings) -> dict[str, str]:
     }
 
 
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def engine_for(settings: Settings, database: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         settings.database_url(database),
+        # A fixed pool: overflow connections are opened and closed again under load (a TLS
+        # attempt, authentication and session setup each time); waiting for a pooled one is cheaper.
         pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
+        max_overflow=0,
+        # No pre-ping: it costs a round trip on every checkout. A connection that died meanwhile
+        # (a database restart) fails on use instead; SQLAlchemy then invalidates it and the pool's
+        # older connections, the request answers 503 (Retry-After) and the workers retry, as
+        # they do for any transient database error (common.db_errors).
+        pool_pre_ping=False,
         pool_timeout=10,
+        json_serializer=_json_text,  # JSONB parameters (order lines, outbox payloads, dedup results)
+        json_deserializer=orjson.loads,
         connect_args={
             "timeout": 5,
             "command_timeout": settings.pg_command_timeout_s,
             "server_settings": server_settings(settings),
         },
     )
+
+
+@contextlib.asynccontextmanager
+async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection without BEGIN/COMMIT: each statement is its own transaction (one round
+    trip). For single statements only; anything that needs two statements atomic uses begin()."""
+    async with engine.connect() as conn:
+        yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def asyncpg_dsn(settings: Settings, database: str) -> str:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert, Update
 
 from common.domain import DeductionOutcome, Order, OrderConflict, OrderStatus, PlaceOrder
 from common.schema import OrdersSchema
 
 
-def _to_order(row: Any) -> Order:
+def to_order(row: Any) -> Order:
     return Order.model_validate(dict(row._mapping))
 
 
@@ -20,39 +21,56 @@ class OrderRepository:
     def __init__(self, schema: OrdersSchema) -> None:
         self._t = schema.order
 
+    @property
+    def table(self) -> Table:
+        return self._t
+
+    def insert_new(self, cmd: PlaceOrder) -> ReturningInsert[Any]:
+        """INSERT the order unless its id exists, RETURNING the new row (no row: it existed)."""
+        return (
+            insert(self._t)
+            .values(
+                order_id=cmd.order_id,
+                customer_id=cmd.customer_id,
+                lines=[line.model_dump() for line in cmd.lines],
+                fingerprint=cmd.fingerprint(),
+                status=OrderStatus.PENDING,
+            )
+            .on_conflict_do_nothing(index_elements=["order_id"])
+            .returning(self._t)
+        )
+
     async def add(self, conn: AsyncConnection, cmd: PlaceOrder) -> tuple[Order, bool]:
         """Insert the order once. Returns (order, created). Raises OrderConflict on a new body."""
-        fingerprint = cmd.fingerprint()
-        row = (
-            await conn.execute(
-                insert(self._t)
-                .values(
-                    order_id=cmd.order_id,
-                    customer_id=cmd.customer_id,
-                    lines=[line.model_dump() for line in cmd.lines],
-                    fingerprint=fingerprint,
-                    status=OrderStatus.PENDING,
-                )
-                .on_conflict_do_nothing(index_elements=["order_id"])
-                .returning(self._t)
-            )
-        ).first()
+        row = (await conn.execute(self.insert_new(cmd))).first()
         if row is not None:
-            return _to_order(row), True
-        existing = (await conn.execute(select(self._t).where(self._t.c.order_id == cmd.order_id))).one()
-        if existing.fingerprint != fingerprint:
+            return to_order(row), True
+        return await self.existing(conn, cmd), False
+
+    async def existing(self, conn: AsyncConnection, cmd: PlaceOrder) -> Order:
+        """The order already stored under cmd's id; OrderConflict if its body differs."""
+        row = (await conn.execute(select(self._t).where(self._t.c.order_id == cmd.order_id))).one()
+        if row.fingerprint != cmd.fingerprint():
             raise OrderConflict(cmd.order_id)
-        return _to_order(existing), False
+        return to_order(row)
 
     async def get(self, conn: AsyncConnection, order_id: str) -> Order | None:
         row = (await conn.execute(select(self._t).where(self._t.c.order_id == order_id))).first()
-        return None if row is None else _to_order(row)
+        return None if row is None else to_order(row)
+
+    async def settle_returning(self, conn: AsyncConnection, outcome: DeductionOutcome) -> Order | None:
+        """settle(), answering with the settled order (None: it was not PENDING)."""
+        row = (await conn.execute(self._settling(outcome).returning(self._t))).first()
+        return None if row is None else to_order(row)
 
     async def settle(self, conn: AsyncConnection, outcome: DeductionOutcome) -> bool:
         """PENDING -> CONFIRMED/REJECTED, once. A late or repeated outcome changes nothing."""
-        result = await conn.execute(
+        result = await conn.execute(self._settling(outcome))
+        return result.rowcount == 1
+
+    def _settling(self, outcome: DeductionOutcome) -> Update:
+        return (
             self._t.update()
             .where(self._t.c.order_id == outcome.order_id, self._t.c.status == OrderStatus.PENDING)
             .values(status=outcome.status, reason=outcome.reason, updated_at=func.now())
         )
-        return result.rowcount == 1

@@ -26,8 +26,8 @@ class OrderServiceBase:
         orders: OrdersSchema,
         inventory: InventorySchema,
         *,
-        orders_pool: int = 10,
-        inventory_pool: int = 2,
+        orders_pool: int = 20,
+        inventory_pool: int = 4,
     ) -> None:
         self.orders_db = engine_for(settings, settings.database(db_code, "orders"), pool_size=orders_pool)
         self.inventory_db = engine_for(

@@ -58,7 +58,7 @@ async def _consume(
     handler: InboxHandler[Any],
     name: str,
 ) -> None:
-    engine = engine_for(settings, settings.database(DB_CODE, side), pool_size=2)
+    engine = engine_for(settings, settings.database(DB_CODE, side), pool_size=4)
     try:
         await InboxConsumer(
             settings=settings,

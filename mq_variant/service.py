@@ -14,9 +14,10 @@ from common.domain import Order, PlaceOrder
 from common.faults import FaultPoint, Faults
 from common.service import OrderServiceBase
 from common.settings import Settings
-from mq_variant import outbox, topology
+from mq_variant import topology
 from mq_variant.controls import Control, parse_control
 from mq_variant.messages import DeductStock
+from mq_variant.placement import place_with_message
 from mq_variant.schema import DB_CODE, INVENTORY, ORDERS
 
 
@@ -29,11 +30,13 @@ class MqOrderService(OrderServiceBase):
 
     async def place_order(self, cmd: PlaceOrder) -> Order:
         message = DeductStock(order_id=cmd.order_id, lines=cmd.lines).model_dump(mode="json")
-        async with self.orders_db.begin() as conn:
-            order, created = await self.orders.add(conn, cmd)
-            if created and self._control is not Control.DIRECT_PUBLISH:
-                assert ORDERS.outbox is not None
-                await outbox.append(conn, ORDERS.outbox, topology.DEDUCT, message)
+        if self._control is Control.DIRECT_PUBLISH:
+            async with self.orders_db.begin() as conn:
+                order, created = await self.orders.add(conn, cmd)
+        else:
+            order, created = await place_with_message(
+                self.orders_db, self.orders, cmd, topology.DEDUCT, message
+            )
         await self._faults.hit(FaultPoint.AFTER_ORDER_COMMIT)
         if created and self._control is Control.DIRECT_PUBLISH:
             await self._publish_directly(message)  # the dual write the outbox exists to avoid

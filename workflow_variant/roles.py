@@ -62,7 +62,7 @@ async def api(settings: Settings, faults: Faults) -> None:
 async def order_worker(settings: Settings, faults: Faults) -> None:
     await faults.hit(FaultPoint.WORKER_START)
     client = await connect_with_retry(settings, "order-worker")
-    engine = engine_for(settings, settings.database(DB_CODE, "orders"), pool_size=ACTIVITY_SLOTS // 2)
+    engine = engine_for(settings, settings.database(DB_CODE, "orders"), pool_size=ACTIVITY_SLOTS)
     activities = OrderActivities(engine, OrderRepository(orders_schema()), faults)
     try:
         worker = Worker(
@@ -84,7 +84,7 @@ async def inventory_worker(settings: Settings, faults: Faults) -> None:
     await faults.hit(FaultPoint.WORKER_START)
     idempotent = parse_control(settings.control) is not Control.NON_IDEMPOTENT_DEDUCT
     client = await connect_with_retry(settings, "inventory-worker")
-    engine = engine_for(settings, settings.database(DB_CODE, "inventory"), pool_size=ACTIVITY_SLOTS // 2)
+    engine = engine_for(settings, settings.database(DB_CODE, "inventory"), pool_size=ACTIVITY_SLOTS)
     schema = inventory_schema()
     activities = InventoryActivities(engine, schema, StockRepository(schema), faults, idempotent=idempotent)
     try:
