@@ -1,4 +1,4 @@
-"""Rate sweep: fixed offered rates up to saturation, latency to terminal state in HDR histograms.
+"""Capacity search: climb a rate ladder, bisect, confirm; latency to terminal in HDR histograms.
 
 For each offered rate one step: open-loop POST /orders for `step_s` seconds (compare.load),
 then wait (bounded) until the step's orders are terminal, then read from the orders database
@@ -10,8 +10,15 @@ so a stall can only make the percentiles worse, never disappear.
 A step passes when p99 to terminal <= the stated bound, at least 99 % of the arrivals were
 accepted (202) and at least 99 % of the accepted orders reached a terminal state in time.
 A step that kept up with the offered rate (>= 95 % completed/s) but missed the latency bound
-is repeated once (one transient stall on a shared machine should not end the sweep); the sweep
-stops after a failing step: the max sustainable rate is the highest passing one.
+is repeated once (one transient stall on a shared machine should not end the search).
+
+The search (capacity_search): climb the ladder (QUICK/FULL `rates`) until the first failing
+step; bisect between the last passing and the first failing rate until the gap is under
+`bisect_gap` of the passing rate (at most `max_bisect` steps); then run the found rate once more:
+it must pass again, else the search steps down to the next lower rate that passed and confirms
+that one (at most `max_confirm` confirmation steps). The max sustainable rate is the confirmed
+one. A failing step's backlog is drained (bounded) before the next step starts. Each step also
+records the host's pressure (compare.pressure) and flags outside load next to its figures.
 """
 
 from __future__ import annotations
@@ -19,12 +26,16 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from compare import pressure
 from compare.load import LoadRun, OrderFactory, Phase, run_open_loop
 from compare.metrics import GroupUsage, LatencyHistogram, LatencySummary, ResourceSampler
+from compare.pressure import HostPressure
 from compare.probes import OrderTimes, Stores
 from compare.stage import Staged
 
@@ -52,11 +63,19 @@ class BenchConfig(BaseModel):
     disturb_s: float = 30.0
     disturb_pause_s: float = 5.0
     fault_scenarios: bool = True  # run the fault suite for the anomaly matrix
+    bisect_gap: float = 0.1  # bisect until (first failing - last passing) < this x last passing
+    max_bisect: int = 4
+    max_confirm: int = 3  # confirmation steps (the found rate, then each step down)
+    idle_window_s: float = 2.5  # host pressure with the target idle, before each search
+    breakdown_low_rate: float = 10.0  # the per-stage latency breakdown's low rate
+    breakdown_poll_s: float = 0.02  # how often the breakdown polls the MQ outbox
 
 
+# The ladder is coarse (bisection fills the gap below the first failure) and reaches 1500/s:
+# it stops at the first failure, so the top rungs only cost time for a target that fast.
 QUICK = BenchConfig(
     mode="quick",
-    rates=[5, 10, 15, 25, 35, 50, 75, 100, 150, 200, 300, 400],
+    rates=[5, 10, 25, 50, 100, 150, 200, 300, 400, 600, 800, 1000, 1500],
     step_s=6.0,
     drain_timeout_s=10.0,
     burst_drain_timeout_s=40.0,
@@ -64,7 +83,7 @@ QUICK = BenchConfig(
 )
 FULL = BenchConfig(
     mode="full",
-    rates=[2, 5, 10, 15, 25, 50, 75, 100, 150, 200, 300, 400, 600, 800],
+    rates=[2, 5, 10, 15, 25, 50, 75, 100, 150, 200, 300, 400, 600, 800, 1000, 1200, 1500],
     step_s=20.0,
     drain_timeout_s=30.0,
     warmup_s=5.0,
@@ -107,6 +126,9 @@ class StepResult(BaseModel):
     why: str
     timeline: list[SecondBin]
     first_attempt: str | None = None  # set when this step is a repeat: why the first attempt failed
+    kind: str = "ladder"  # ladder | bisect | confirm (capacity_search)
+    search: int = 0  # which capacity search of the target (compare run --repeat)
+    host: HostPressure | None = None  # host pressure during the step, with its flags
 
 
 def _p99(values: list[float]) -> float | None:
@@ -240,53 +262,156 @@ async def wait_drained(stores: Stores, tag: str, timeout_s: float, expected: int
 
 async def run_step(
     st: Staged, cfg: BenchConfig, phases: list[Phase], tag: str, *, drain_timeout_s: float
-) -> tuple[LoadRun, OrderTimes, float, dict[str, GroupUsage]]:
+) -> tuple[LoadRun, OrderTimes, float, dict[str, GroupUsage], HostPressure]:
     groups, notes = st.resource_groups()
     factory = OrderFactory(cfg.seed, tag, cfg.skus)
     async with ResourceSampler(groups, notes=notes) as sampler:
+        before = pressure.snapshot()
         run = await run_open_loop(
             st.base_url, phases, factory, connections=cfg.connections, drain_timeout_s=cfg.drain_timeout_s
         )
         end = await wait_drained(st.stores, tag, drain_timeout_s, len(run.accepted))
-    return run, await st.stores.order_times(tag), end, sampler.usage()
+        host = pressure.between(before, pressure.snapshot())
+    usage = sampler.usage()
+    own = sum(u.cpu_s for u in usage.values()) / host.wall_s if host.wall_s > 0 else None
+    host = pressure.judged(host.model_copy(update={"own_cores": own and round(own, 2)}), "step")
+    return run, await st.stores.order_times(tag), end, usage, host
 
 
-async def sweep(
-    st: Staged, cfg: BenchConfig, progress: Progress, rates: Iterable[float] | None = None
-) -> list[StepResult]:
+class Outcome(Protocol):
+    offered_rate: float
+    passed: bool
+
+
+S = TypeVar("S", bound=Outcome)
+
+
+@dataclass
+class Search(Generic[S]):
+    steps: list[S]
+    max_rate: float | None  # the confirmed rate (None: nothing passed, or nothing confirmed)
+    highest_passed: float | None  # the highest rate that passed once
+    confirmed: bool
+    capped_by_ladder: bool  # the top rung passed: the real limit is higher
+    log: list[str]
+
+
+def _midpoint(lo: float, hi: float) -> float:
+    mid = (lo + hi) / 2
+    return float(round(mid)) if mid >= 10 else round(mid, 1)
+
+
+async def capacity_search(
+    ladder: list[float],
+    measure: Callable[[float, str], Awaitable[S]],
+    *,
+    gap: float = 0.1,
+    max_bisect: int = 4,
+    max_confirm: int = 3,
+) -> Search[S]:
+    """Ladder up to the first failure, bisect below it, confirm (see the module docstring).
+
+    `measure(rate, kind)` runs one step (kind: ladder | bisect | confirm) and returns it."""
+    steps: list[S] = []
+    log: list[str] = []
+    lo: float | None = None
+    hi: float | None = None
+    for rate in sorted(ladder):
+        step = await measure(rate, "ladder")
+        steps.append(step)
+        if not step.passed:
+            hi = rate
+            break
+        lo = rate
+    capped = lo is not None and hi is None
+    if lo is None:
+        log.append(f"the lowest rate {min(ladder, default=0):g}/s failed: nothing sustainable")
+        return Search(steps=steps, max_rate=None, highest_passed=None, confirmed=False,
+                      capped_by_ladder=False, log=log)  # fmt: skip
+    if hi is not None:
+        log.append(f"ladder: {lo:g}/s passed, {hi:g}/s failed")
+        for _ in range(max_bisect):
+            if hi - lo < gap * lo:
+                break
+            mid = _midpoint(lo, hi)
+            if not lo < mid < hi:
+                break
+            step = await measure(mid, "bisect")
+            steps.append(step)
+            if step.passed:
+                lo = mid
+            else:
+                hi = mid
+            log.append(f"bisect {mid:g}/s: {'passed' if step.passed else 'failed'}")
+    else:
+        log.append(f"ladder: every rung passed up to {lo:g}/s (the top)")
+    highest = lo
+    candidate: float | None = lo
+    for _ in range(max_confirm):
+        if candidate is None:
+            break
+        step = await measure(candidate, "confirm")
+        steps.append(step)
+        if step.passed:
+            log.append(f"confirmed {candidate:g}/s")
+            return Search(steps=steps, max_rate=candidate, highest_passed=highest, confirmed=True,
+                          capped_by_ladder=capped and candidate == highest, log=log)  # fmt: skip
+        below = sorted({s.offered_rate for s in steps if s.passed and s.offered_rate < candidate})
+        log.append(
+            f"confirmation of {candidate:g}/s failed"
+            + (f"; stepping down to {below[-1]:g}/s" if below else "; no lower rate passed")
+        )
+        candidate = below[-1] if below else None
+    log.append("no rate confirmed")
+    return Search(steps=steps, max_rate=None, highest_passed=highest, confirmed=False,
+                  capped_by_ladder=False, log=log)  # fmt: skip
+
+
+async def warm_up(st: Staged, cfg: BenchConfig, progress: Progress, tag: str = "warm") -> None:
     progress(f"{st.title}: warm-up {cfg.warmup_s:g} s at {cfg.warmup_rate:g}/s")
-    await run_step(
-        st, cfg, [Phase(duration_s=cfg.warmup_s, rate=cfg.warmup_rate)], "warm", drain_timeout_s=10
-    )
-    steps: list[StepResult] = []
-    tag = ""
-    for i, rate in enumerate(rates if rates is not None else cfg.rates):
-        tag = f"s{i:02d}"
+    await run_step(st, cfg, [Phase(duration_s=cfg.warmup_s, rate=cfg.warmup_rate)], tag, drain_timeout_s=10)
+
+
+async def search_capacity(
+    st: Staged, cfg: BenchConfig, progress: Progress, search: int = 0
+) -> Search[StepResult]:
+    """One capacity search against a staged target (fresh order tags per search and step)."""
+    await warm_up(st, cfg, progress, f"warm{search}")
+    counter = iter(range(1000))
+
+    async def measure(rate: float, kind: str) -> StepResult:
+        i = next(counter)
+        tag = f"r{search}s{i:02d}"
         step = await _measure(st, cfg, rate, tag)
         if not step.passed and step.completed_per_s >= 0.95 * rate:
             # Kept up with the offered rate but missed the latency bound: on a shared machine that
-            # can be one transient stall. Repeat once; the sweep stops only on a second failure.
+            # can be one transient stall. Repeat once; the step fails only on a second failure.
             progress(f"{st.title}: {rate:g}/s kept up but missed the bound ({step.why}); repeating once")
             first = step.why
-            tag = f"s{i:02d}r"
+            tag += "r"
             step = (await _measure(st, cfg, rate, tag)).model_copy(update={"first_attempt": first})
-        steps.append(step)
+        step = step.model_copy(update={"kind": kind, "search": search})
+        flags = step.host.flags if step.host else []
         progress(
-            f"{st.title}: {rate:g}/s -> {step.completed_per_s:g}/s completed, "
+            f"{st.title}: [{kind}] {rate:g}/s -> {step.completed_per_s:g}/s completed, "
             f"accept p99 {_fmt(step.accept.p99_ms)}, terminal p50 {_fmt(step.terminal.p50_ms)} "
             f"p99 {_fmt(step.terminal.p99_ms)} [{'ok' if step.passed else 'FAIL: ' + step.why}]"
+            + (f" HOST: {'; '.join(flags)}" if flags else "")
         )
         if not step.passed:
-            break
-    # Let a saturated step's backlog drain before anything else runs against this target.
-    if steps and not steps[-1].passed:
-        progress(f"{st.title}: waiting (at most {cfg.burst_drain_timeout_s:g} s) for the backlog to drain")
-        await wait_drained(st.stores, tag, cfg.burst_drain_timeout_s, steps[-1].accepted)
-    return steps
+            # Let the backlog drain before the next step (or anything else) runs against it.
+            await wait_drained(st.stores, tag, cfg.burst_drain_timeout_s, step.accepted)
+        return step
+
+    found = await capacity_search(
+        cfg.rates, measure, gap=cfg.bisect_gap, max_bisect=cfg.max_bisect, max_confirm=cfg.max_confirm
+    )
+    progress(f"{st.title}: capacity search {search + 1}: {'; '.join(found.log)}")
+    return found
 
 
 async def _measure(st: Staged, cfg: BenchConfig, rate: float, tag: str) -> StepResult:
-    run, times, end, usage = await run_step(
+    run, times, end, usage, host = await run_step(
         st, cfg, [Phase(duration_s=cfg.step_s, rate=rate)], tag, drain_timeout_s=cfg.drain_timeout_s
     )
     return summarise(
@@ -297,13 +422,8 @@ async def _measure(st: Staged, cfg: BenchConfig, rate: float, tag: str) -> StepR
         window_end=end,
         resources=usage,
         bound_ms=cfg.p99_bound_ms,
-    )
+    ).model_copy(update={"host": host})
 
 
 def _fmt(ms: float | None) -> str:
     return "-" if ms is None else f"{ms:,.0f} ms" if ms >= 10 else f"{ms:.1f} ms"
-
-
-def max_sustainable(steps: list[StepResult]) -> float | None:
-    passed = [s.offered_rate for s in steps if s.passed]
-    return max(passed) if passed else None

@@ -79,19 +79,38 @@ def latency_vs_rate(results: dict[str, Any], out: Path) -> Path | None:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 5))
     top = 0.0
     for name, t in targets.items():
-        rates = [s["offered_rate"] for s in t["steps"]]
-        top = max(top, *rates)
+        # The first capacity search as lines (sorted by rate); later searches (--repeat) as dots.
+        first = sorted((s for s in t["steps"] if s.get("search", 0) == 0), key=lambda s: s["offered_rate"])
+        later = [s for s in t["steps"] if s.get("search", 0) > 0]
+        rates = [s["offered_rate"] for s in first]
+        top = max(top, *rates, *(s["offered_rate"] for s in later))
         for key, style in (("p50_ms", "o--"), ("p99_ms", "s-")):
             ax.plot(
                 rates,
-                [s["terminal"][key] for s in t["steps"]],
+                [s["terminal"][key] for s in first],
                 style,
                 color=COLORS.get(name),
                 label=f"{label(name)} {key[:3]}",
             )
+            if later:
+                ax.plot(
+                    [s["offered_rate"] for s in later],
+                    [s["terminal"][key] for s in later],
+                    style[0],
+                    color=COLORS.get(name),
+                    alpha=0.4,
+                )
         ax2.plot(
-            rates, [s["completed_per_s"] for s in t["steps"]], "o-", color=COLORS.get(name), label=label(name)
+            rates, [s["completed_per_s"] for s in first], "o-", color=COLORS.get(name), label=label(name)
         )
+        if later:
+            ax2.plot(
+                [s["offered_rate"] for s in later],
+                [s["completed_per_s"] for s in later],
+                "o",
+                color=COLORS.get(name),
+                alpha=0.4,
+            )
     if bound:
         ax.axhline(bound, color="black", lw=0.8, ls=":", label=f"p99 bound {bound:g} ms")
     ax.set_xscale("log")
@@ -141,6 +160,14 @@ def burst(results: dict[str, Any], out: Path, name: str) -> Path | None:
     samples = data["backlog"]
     ts = [s["t"] for s in samples]
     ax_b.plot(ts, [s["pending"] for s in samples], color="black", label="orders PENDING")
+    if any(s.get("api_in_flight") is not None for s in samples):
+        ax_b.plot(
+            ts,
+            [s.get("api_in_flight") or 0 for s in samples],
+            color="#2ca02c",
+            lw=2,
+            label="unanswered at the API (client side)",
+        )
     if any(s.get("outbox") is not None for s in samples):
         ax_b.plot(ts, [s.get("outbox") or 0 for s in samples], label="outbox rows (both dbs)")
     for key in sorted({k for s in samples for k in s.get("queues", {}) if not k.endswith("dlq")}):
@@ -159,11 +186,48 @@ def burst(results: dict[str, Any], out: Path, name: str) -> Path | None:
     if data.get("drain_s") is not None:
         ax_b.axvline(data["lead_s"] + data["burst_s"] + data["drain_s"], color="green", ls=":", lw=1)
     ax_lat.set_xlabel("seconds from the start (shaded: the burst)")
+    shaving = (data.get("shaving") or {}).get("verdict")
     ax.set_title(
         f"{label(name)}: burst {data['peak_rate']:g}/s for {data['burst_s']:g} s over a base of "
-        f"{data['base_rate']:g}/s"
+        f"{data['base_rate']:g}/s" + (f"; peak shaving: {shaving}" if shaving else "")
     )
     return _save(fig, out / f"burst_{name}.png")
+
+
+STAGE_COLORS = ("#2ca02c", "#9467bd", "#ff7f0e", "#1f77b4")
+
+
+def breakdown(results: dict[str, Any], out: Path) -> Path | None:
+    """Stacked bars: mean ms per stage, one bar per variant and rate."""
+    bars = [
+        (f"{label(n)}\n{bd['rate']:g}/s ({bd['label']})", bd)
+        for n, t in results.get("targets", {}).items()
+        for bd in t.get("breakdown") or []
+        if bd.get("stages")
+    ]
+    if not bars:
+        return None
+    fig, ax = plt.subplots(figsize=(max(7, 2.2 * len(bars) + 3), 5))
+    names = [b[0] for b in bars]
+    bottom = [0.0] * len(bars)
+    stages = [s["stage"] for s in bars[0][1]["stages"]]
+    for k, stage in enumerate(stages):
+        # A stage whose mean came out negative (published after deducted) is drawn as 0.
+        values = [max(bd["stages"][k]["mean_ms"] or 0.0, 0.0) for _, bd in bars]
+        ax.bar(names, values, bottom=bottom, label=stage, color=STAGE_COLORS[k % len(STAGE_COLORS)])
+        for i, v in enumerate(values):
+            if v >= 0.06 * max(1.0, max(bd["total"]["mean_ms"] or 0 for _, bd in bars)):
+                ax.text(
+                    i, bottom[i] + v / 2, f"{v:,.0f}", ha="center", va="center", fontsize=8, color="white"
+                )
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    for i, (_, bd) in enumerate(bars):
+        ax.text(i, bottom[i], f"{bd['total']['mean_ms']:,.0f} ms", ha="center", va="bottom", fontsize=9)
+    ax.set_ylabel("mean ms from the scheduled send time")
+    ax.set_title("Latency breakdown per stage (means; the workflow's 'published' is 0 by design)")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=4)
+    return _save(fig, out / "latency_breakdown.png")
 
 
 def over_time(results: dict[str, Any], out: Path, name: str) -> Path | None:

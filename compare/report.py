@@ -16,6 +16,7 @@ from typing import Any
 from compare import plots
 from compare.burst import busiest
 from compare.plots import label, step_at
+from compare.spread import Spread, claim, spread
 
 # --------------------------------------------------------------------------- document model
 
@@ -183,6 +184,66 @@ def _cpu_total(step: dict[str, Any]) -> float:
     return round(sum(v for g, v in per.items() if g not in (*NOT_IN_TOTALS, "total")), 3)
 
 
+def searches_of(t: dict[str, Any]) -> list[int]:
+    return sorted({s.get("search", 0) for s in t.get("steps", [])}) or [0]
+
+
+def step_in(t: dict[str, Any], search: int, rate: float | None) -> dict[str, Any] | None:
+    """The step of capacity search `search` at `rate` (a passing one first: a confirmation)."""
+    found = [s for s in t.get("steps", []) if s.get("search", 0) == search and s["offered_rate"] == rate]
+    return next((s for s in found if s["passed"]), found[0] if found else None)
+
+
+def search_max_rates(t: dict[str, Any]) -> list[float | None]:
+    if t.get("searches"):
+        return [s.get("max_sustainable_rate") for s in t["searches"]]
+    return [t.get("max_sustainable_rate")]
+
+
+def target_spreads(t: dict[str, Any], rate: float | None) -> dict[str, Spread | None]:
+    """Per capacity search: the max sustainable rate, and figures at the common rate and at each
+    search's own max; min / median / max over the searches."""
+    found = search_max_rates(t)
+    # A search that confirmed nothing sustained no rung: 0/s, as long as another one found a rate.
+    sus = spread([r or 0.0 for r in found]) if any(r is not None for r in found) else None
+    at_rate = [step_in(t, i, rate) for i in searches_of(t)]
+    at_rate = [s for s in at_rate if s is not None]
+    at_max = []
+    for i, r in zip(searches_of(t), found, strict=False):
+        top = step_in(t, i, r) if r else None
+        if top is not None:
+            at_max.append(top)
+    return {
+        "max_sustainable_rate": sus,
+        "p50_ms": spread(s["terminal"]["p50_ms"] for s in at_rate),
+        "p99_ms": spread(s["terminal"]["p99_ms"] for s in at_rate),
+        "cpu_ms_per_order_system": spread(_cpu_total(s) for s in at_rate),
+        "peak_rss_mib": spread(_rss_total(s) for s in at_rate),
+        "cpu_ms_per_order_at_max": spread(_cpu_total(s) for s in at_max),
+    }
+
+
+def host_flags(t: dict[str, Any]) -> dict[str, Any]:
+    """Outside load seen around a target's capacity searches: idle windows and flagged steps."""
+    idle = [f for s in t.get("searches", []) for f in (s.get("idle") or {}).get("flags", [])]
+    steps = [s for s in t.get("steps", []) if (s.get("host") or {}).get("flags")]
+    return {
+        "idle": sorted(set(idle)),
+        "flagged_steps": len(steps),
+        "steps": len(t.get("steps", [])),
+        "step_flags": sorted({f.split(" (")[0].split(" ", 1)[-1] for s in steps for f in s["host"]["flags"]}),
+    }
+
+
+def flag_text(flags: dict[str, Any]) -> str:
+    parts = []
+    if flags["idle"]:
+        parts.append("before the search: " + "; ".join(flags["idle"]))
+    if flags["flagged_steps"]:
+        parts.append(f"{flags['flagged_steps']} of {flags['steps']} steps flagged")
+    return ", ".join(parts)
+
+
 def summary(results: dict[str, Any]) -> dict[str, Any]:
     rate = common_rate(results)
     ref = results.get("targets", {}).get("reference")
@@ -191,20 +252,29 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     for name, t in results.get("targets", {}).items():
         step = step_at(t, rate) if t.get("steps") else None
         sus = t.get("max_sustainable_rate")
+        spreads = target_spreads(t, rate)
         row: dict[str, Any] = {
             "max_sustainable_rate": sus,
             "capped_by_ladder": t.get("capped_by_ladder", False),
             "peak_completed_per_s": t.get("peak_completed_per_s"),
             "error": t.get("error"),
+            "spread": {k: v.model_dump() if v else None for k, v in spreads.items()},
+            "host_flags": host_flags(t),
         }
-        top = step_at(t, sus) if sus else None
-        if top is not None:
-            row["cpu_ms_per_order_at_max"] = _cpu_total(top)
-            row["peak_rss_mib_at_max"] = round(_rss_total(top), 1)
+
+        def median(key: str, spreads: dict[str, Spread | None] = spreads) -> float | None:
+            value = spreads.get(key)
+            return round(value.median, 3) if value is not None else None
+
+        if spreads["cpu_ms_per_order_at_max"] is not None:
+            row["cpu_ms_per_order_at_max"] = median("cpu_ms_per_order_at_max")
+            top = step_at(t, sus) if sus else None
+            if top is not None:
+                row["peak_rss_mib_at_max"] = round(_rss_total(top), 1)
         if step is not None:
             row.update(
-                p50_ms=step["terminal"]["p50_ms"],
-                p99_ms=step["terminal"]["p99_ms"],
+                p50_ms=median("p50_ms"),
+                p99_ms=median("p99_ms"),
                 p999_ms=step["terminal"]["p999_ms"],
                 max_ms=step["terminal"]["max_ms"],
                 accept_p50_ms=step["accept"]["p50_ms"],
@@ -212,8 +282,8 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
                 deducted_p50_ms=step["deducted"]["p50_ms"],
                 deducted_p99_ms=step["deducted"]["p99_ms"],
                 cpu_ms_per_order=step["cpu_ms_per_order"].get("total"),
-                cpu_ms_per_order_system=_cpu_total(step),
-                peak_rss_mib=round(_rss_total(step), 1),
+                cpu_ms_per_order_system=median("cpu_ms_per_order_system"),
+                peak_rss_mib=median("peak_rss_mib"),
             )
         if ref and name != "reference":
             row["throughput_ratio_to_reference"] = ratio(sus, ref.get("max_sustainable_rate"))
@@ -231,17 +301,27 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
     return {"common_rate": rate, "targets": rows}
 
 
-def _better(
-    a_name: str, a: float | None, b_name: str, b: float | None, lower_is_better: bool, what: str
-) -> str | None:
-    if a is None or b is None or a <= 0 or b <= 0:
+def _claim(results_summary: dict[str, Any], key: str, lower_is_better: bool, what: str) -> str | None:
+    """MQ vs workflow on one figure, by the spread rule; flags the outside load that touches it."""
+    t = results_summary["targets"]
+    a = t["mq"]["spread"].get(key)
+    b = t["workflow"]["spread"].get(key)
+    line = claim(
+        "mq",
+        Spread(**a) if a else None,
+        "workflow",
+        Spread(**b) if b else None,
+        lower_is_better=lower_is_better,
+        what=what,
+        label=label,
+    )
+    if line is None:
         return None
-    if a == b:
-        return f"{what}: a tie ({a:,.4g})."
-    win = a_name if (a < b) == lower_is_better else b_name
-    wv, lv = (a, b) if win == a_name else (b, a)
-    factor = max(wv, lv) / min(wv, lv)
-    return f"{what}: **{label(win)}** wins, {wv:,.4g} vs {lv:,.4g} ({factor:.2f}x)."
+    flagged = [f"{label(n)}: {flag_text(t[n]['host_flags'])}" for n in ("mq", "workflow")]
+    flagged = [f for f in flagged if not f.endswith(": ")]
+    if flagged:
+        line += " **Host: measured under outside load** (" + "; ".join(flagged) + ")."
+    return line
 
 
 def disturb_claim(d: dict[str, Any]) -> str:
@@ -262,6 +342,69 @@ def disturb_claim(d: dict[str, Any]) -> str:
     return f"no double deduction, {lost}."
 
 
+def shaving_line(name: str, bu: dict[str, Any]) -> str:
+    """The peak-shaving (削峰) claim for one variant, with the figures that decide it."""
+    sh = bu["shaving"]
+    where = ", ".join(
+        f"{k} {v:,}" for k, v in sh["where_at_max"].items() if k not in ("accepted, not terminal",) and v
+    )
+    slowed = (
+        f", consumption slowed by --inventory-delay-ms {bu['inventory_delay_ms']:g}"
+        if bu.get("inventory_delay_ms")
+        else ""
+    )
+    head = (
+        f"Peak shaving (削峰), {label(name)}: **{sh['verdict']}**"
+        + (f" ({'; '.join(sh['reasons'])})" if sh["reasons"] else "")
+        + f" -- a {bu['burst_s']:g} s peak at {sh['peak_rate']:g}/s{slowed}, completed "
+        f"{sh['peak_completed_per_s']:g}/s during it; {sh['accepted_share']:.1%} of its arrivals accepted, "
+        f"POST -> 202 p99 {ms(sh['accept_p99_ms'])} (bar: 100 ms); "
+    )
+    return (
+        head
+        + f"at most {sh['behind_api_max']:,} orders accepted and not terminal"
+        + (f" ({where})" if where else "")
+        + f" vs at most {sh['api_in_flight_max']:,} unanswered at the API; drained "
+        + (f"{sh['drain_s']:g} s after the peak." if sh["drain_s"] is not None else "NOT within the run.")
+    )
+
+
+def breakdown_line(results: dict[str, Any]) -> str | None:
+    parts = []
+    for name in ("mq", "workflow"):
+        for bd in results.get("targets", {}).get(name, {}).get("breakdown") or []:
+            if bd.get("stages"):
+                means = " / ".join(num(s["mean_ms"]) for s in bd["stages"])
+                parts.append(f"{label(name)} at {bd['rate']:g}/s: {means}")
+    if not parts:
+        return None
+    return (
+        "Where the time goes (mean ms per stage: POST -> 202 / -> published / -> stock deducted / "
+        "-> terminal; the workflow publishes nothing: it starts before the 202): " + "; ".join(parts) + "."
+    )
+
+
+def host_line(results: dict[str, Any], summ: dict[str, Any]) -> str:
+    th = results.get("meta", {}).get("pressure_thresholds") or {}
+    flagged = [
+        f"{label(n)}: {flag_text(r['host_flags'])}"
+        for n, r in summ["targets"].items()
+        if r["host_flags"]["idle"] or r["host_flags"]["flagged_steps"]
+    ]
+    if not th and not flagged:
+        return "Host pressure: not recorded in this run."
+    if flagged:
+        return (
+            "**Host: outside load flagged** -- " + "; ".join(flagged) + ". Those figures are marked in the "
+            "tables; repeat on a quiet machine before believing them."
+        )
+    return (
+        "Host: no outside load flagged (idle window before each search: CPU pressure <= "
+        f"{th.get('idle_cpu_some_pct')} %, <= {th.get('idle_busy_cores')} cores busy; every step: steal "
+        f"<= {th.get('steal_pct')} %, <= {th.get('step_unattributed_cores')} cores busy outside the target)."
+    )
+
+
 def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
     out: list[str] = []
     t = summ["targets"]
@@ -269,13 +412,11 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
     if "mq" in t and "workflow" in t:
         mq, wf = t["mq"], t["workflow"]
         caps = " (the top of the rate ladder: the real limit is higher)"
-        line = _better(
-            "mq",
-            mq["max_sustainable_rate"],
-            "workflow",
-            wf["max_sustainable_rate"],
+        line = _claim(
+            summ,
+            "max_sustainable_rate",
             False,
-            f"Max sustainable rate (orders/s with p99 <= {results['meta']['p99_bound_ms']:g} ms)",
+            f"Max sustainable rate (orders/s with p99 <= {results['meta']['p99_bound_ms']:g} ms, confirmed)",
         )
         if line:
             out.append(line + (caps if mq.get("capped_by_ladder") or wf.get("capped_by_ladder") else ""))
@@ -289,46 +430,20 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
                 + " (- = not even the lowest rate within the bound)."
             )
         for key, what in (("p50_ms", "median"), ("p99_ms", "p99")):
-            line = _better(
-                "mq",
-                mq.get(key),
-                "workflow",
-                wf.get(key),
-                True,
-                f"Latency POST -> terminal, {what} at {num(rate)}/s (ms)",
-            )
+            line = _claim(summ, key, True, f"Latency POST -> terminal, {what} at {num(rate)}/s (ms)")
             if line:
                 out.append(line)
-        line = _better(
-            "mq",
-            mq.get("cpu_ms_per_order_system"),
-            "workflow",
-            wf.get("cpu_ms_per_order_system"),
-            True,
-            f"CPU per order at {num(rate)}/s (ms, roles + dependencies; idle costs weigh at low rates)",
-        )
-        if line:
-            out.append(line)
-        line = _better(
-            "mq",
-            mq.get("cpu_ms_per_order_at_max"),
-            "workflow",
-            wf.get("cpu_ms_per_order_at_max"),
-            True,
-            "CPU per order, each at its own max sustainable rate (ms)",
-        )
-        if line:
-            out.append(line)
-        line = _better(
-            "mq",
-            mq.get("peak_rss_mib"),
-            "workflow",
-            wf.get("peak_rss_mib"),
-            True,
-            "Peak memory (MiB, roles + dependencies)",
-        )
-        if line:
-            out.append(line)
+        for key, what in (
+            (
+                "cpu_ms_per_order_system",
+                f"CPU per order at {num(rate)}/s (ms, roles + dependencies; idle costs weigh at low rates)",
+            ),
+            ("cpu_ms_per_order_at_max", "CPU per order, each at its own max sustainable rate (ms)"),
+            ("peak_rss_mib", "Peak memory (MiB, roles + dependencies)"),
+        ):
+            line = _claim(summ, key, True, what)
+            if line:
+                out.append(line)
         bm = results["targets"]["mq"].get("burst")
         bw = results["targets"]["workflow"].get("burst")
         if bm and bw:
@@ -353,6 +468,13 @@ def verdict(results: dict[str, Any], summ: dict[str, Any]) -> list[str]:
                     f"{label(name)} under process faults at {d['rate']:g}/s: recovery {rec}; "
                     + disturb_claim(d)
                 )
+    for name in ("mq", "workflow"):
+        bu = results["targets"].get(name, {}).get("burst") or {}
+        if bu.get("shaving"):
+            out.append(shaving_line(name, bu))
+    if line := breakdown_line(results):
+        out.append(line)
+    out.append(host_line(results, summ))
     for name in ("mq", "workflow"):
         r = t.get(name, {})
         if r.get("throughput_ratio_to_reference") is not None or r.get("p50_ratio_to_reference") is not None:
@@ -525,6 +647,7 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
                 fmt_ratio(r.get("throughput_ratio_to_reference")),
                 fmt_ratio(r.get("p50_ratio_to_reference")),
                 fmt_ratio(r.get("p99_ratio_to_reference")),
+                flag_text(r["host_flags"]) or "ok",
             ]
         )
     b.append(
@@ -544,10 +667,12 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
                 "throughput / ref",
                 "p50 / ref",
                 "p99 / ref",
+                "host (outside load)",
             ],
             rows,
         )
     )
+    b += _spread_blocks(results, summ)
     if "reference" in targets:
         b.append(
             P(
@@ -570,16 +695,40 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
         plots.resources(results, out, rate), f"CPU per completed order by process at {num(rate)} orders/s."
     )
 
+    b += _host_blocks(results, summ)
+    b += _breakdown_blocks(results, out, img)
+
     b.append(H(2, "Rate sweep"))
+    b.append(
+        P(
+            "Capacity search per target: climb the ladder to the first failing rate, bisect between the "
+            "last passing and the first failing rate until the gap is under "
+            f"{_pct(meta.get('config', {}).get('bisect_gap', 0.1))} of the rate, then run the found rate "
+            "once more (confirm): it must pass again, else the search steps down to the next lower rate "
+            "that passed. A step that kept up but missed the bound is repeated once. `host`: outside load "
+            "during the step (steal; cores busy outside the target and the load generator)."
+        )
+    )
     for name, t in targets.items():
         b.append(H(3, label(name)))
         if t.get("error"):
             b.append(P(f"**Run failed:** {t['error']}"))
         if not t.get("steps"):
             continue
+        for srch in t.get("searches", []):
+            b.append(
+                P(
+                    f"Search {srch['search'] + 1} ({num(srch.get('duration_s'), ' s')}): "
+                    + "; ".join(srch.get("log", []))
+                    + f" -> max sustainable **{num(srch.get('max_sustainable_rate'))}/s**"
+                    + ("" if srch.get("confirmed") else " (none confirmed)")
+                    + "."
+                )
+            )
         b.append(
             Table(
                 [
+                    "step",
                     "offered/s",
                     "sent",
                     "accepted",
@@ -593,9 +742,12 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
                     "202 p99",
                     "errors",
                     "result",
+                    "host",
                 ],
                 [
                     [
+                        s.get("kind", "ladder")
+                        + (f" #{s.get('search', 0) + 1}" if len(t.get("searches", [])) > 1 else ""),
                         num(s["offered_rate"]),
                         str(s["sent"]),
                         str(s["accepted"]),
@@ -612,6 +764,7 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
                         + (
                             f" (repeated: 1st attempt {s['first_attempt']})" if s.get("first_attempt") else ""
                         ),
+                        _step_host(s.get("host")),
                     ]
                     for s in t["steps"]
                 ],
@@ -671,6 +824,7 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
                 brow,
             )
         )
+    b += _shaving_blocks(targets)
     cpus = results["meta"].get("machine", {}).get("logical_cpus")
     busy = [
         f"{label(name)}: {busiest(t['burst']['peak_cores'], top=6)} "
@@ -778,6 +932,245 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
     )
     b.append(P("Configuration: `" + ", ".join(f"{k}={v}" for k, v in meta.get("config", {}).items()) + "`"))
     return b, pngs
+
+
+def _pct(fraction: float) -> str:
+    return f"{fraction * 100:g} %"
+
+
+def _step_host(host: dict[str, Any] | None) -> str:
+    if not host:
+        return "-"
+    figures = (
+        f"steal {num(host.get('steal_pct'), ' %')}, other {num(_other_cores(host))} cores, "
+        f"CPU psi {num(host.get('cpu_some_pct'), ' %')}"
+    )
+    return ("**" + "; ".join(host["flags"]) + "** -- " if host.get("flags") else "") + figures
+
+
+def _other_cores(host: dict[str, Any]) -> float | None:
+    busy, own = host.get("busy_cores"), host.get("own_cores")
+    return None if busy is None or own is None else round(max(busy - own, 0.0), 2)
+
+
+def _spread_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
+    n = results.get("meta", {}).get("repeat", 1)
+    rate = summ["common_rate"]
+    b: list[Block] = [
+        P(
+            f"Run-to-run spread over {n} capacity search{'es' if n != 1 else ''} per target "
+            "(`--repeat N`; min / median / max; the headline figures above are the medians). "
+            + (
+                "**A single run**: no spread measured, so the verdict's comparisons rest on one run each."
+                if n == 1
+                else "A verdict line says one variant wins only when the two ranges do not overlap."
+            )
+        )
+    ]
+    rows = []
+    for name, r in summ["targets"].items():
+        sp = r.get("spread") or {}
+
+        def cell(key: str, unit: str = "", sp: dict[str, Any] = sp) -> str:
+            return Spread(**sp[key]).text(unit) if sp.get(key) else "-"
+
+        rows.append(
+            [
+                label(name),
+                cell("max_sustainable_rate", "/s"),
+                cell("p50_ms", " ms"),
+                cell("p99_ms", " ms"),
+                cell("cpu_ms_per_order_system", " ms"),
+            ]
+        )
+    b.append(
+        Table(
+            [
+                "target",
+                "max sustainable (confirmed)",
+                f"p50 at {num(rate)}/s",
+                f"p99 at {num(rate)}/s",
+                f"CPU/order at {num(rate)}/s",
+            ],
+            rows,
+        )
+    )
+    return b
+
+
+def _host_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
+    meta = results.get("meta", {})
+    th = meta.get("pressure_thresholds")
+    b: list[Block] = [H(2, "Host pressure")]
+    if not th:
+        return [*b, P("Not recorded in this run (results from an older version).")]
+    b.append(
+        P(
+            "Is the machine busy with something else? Before each capacity search the target stands idle "
+            f"for {num(meta.get('config', {}).get('idle_window_s'), ' s')} and the host is read: CPU "
+            "pressure (`/proc/pressure/cpu` some: share of the time a runnable task waited for a CPU), "
+            "cores busy (`/proc/stat`), steal. Flagged when CPU pressure > "
+            f"{th['idle_cpu_some_pct']:g} %, busy > {th['idle_busy_cores']:g} cores or steal > "
+            f"{th['steal_pct']:g} %. During each step (the target itself makes CPU pressure there): steal "
+            f"> {th['steal_pct']:g} %, or > {th['step_unattributed_cores']:g} cores busy that no process of "
+            "the target or the load generator accounts for. io pressure and the load average are "
+            "recorded, not judged. A flagged figure is published with its flag, not dropped."
+        )
+    )
+    rows = []
+    for name, t in results.get("targets", {}).items():
+        for srch in t.get("searches", []):
+            idle = srch.get("idle") or {}
+            rows.append(
+                [
+                    label(name),
+                    f"idle before search {srch['search'] + 1}",
+                    num(idle.get("cpu_some_pct"), " %"),
+                    num(idle.get("io_some_pct"), " %"),
+                    num(idle.get("busy_cores")),
+                    num(idle.get("steal_pct"), " %"),
+                    num(idle.get("load1")),
+                    "; ".join(idle.get("flags", [])) or "ok",
+                ]
+            )
+        whole = t.get("host") or {}
+        if whole:
+            flags = summ["targets"].get(name, {}).get("host_flags") or {}
+            rows.append(
+                [
+                    label(name),
+                    f"whole target ({num(whole.get('wall_s'), ' s')}, under load)",
+                    num(whole.get("cpu_some_pct"), " %"),
+                    num(whole.get("io_some_pct"), " %"),
+                    num(whole.get("busy_cores")),
+                    num(whole.get("steal_pct"), " %"),
+                    num(whole.get("load1")),
+                    f"{flags.get('flagged_steps', 0)} of {flags.get('steps', 0)} steps flagged",
+                ]
+            )
+    run = meta.get("host") or {}
+    if run:
+        rows.append(
+            [
+                "whole run",
+                f"{num(run.get('wall_s'), ' s')}",
+                num(run.get("cpu_some_pct"), " %"),
+                num(run.get("io_some_pct"), " %"),
+                num(run.get("busy_cores")),
+                num(run.get("steal_pct"), " %"),
+                num(run.get("load1")),
+                "",
+            ]
+        )
+    b.append(
+        Table(
+            ["target", "window", "CPU some", "io some", "busy cores", "steal", "load avg 1m", "flags"], rows
+        )
+    )
+    return b
+
+
+def _breakdown_blocks(results: dict[str, Any], out: Path, img: Any) -> list[Block]:
+    b: list[Block] = [H(2, "Latency breakdown per stage")]
+    data = {
+        n: [bd for bd in t.get("breakdown") or [] if bd.get("stages")]
+        for n, t in results.get("targets", {}).items()
+    }
+    data = {n: v for n, v in data.items() if v}
+    if not data:
+        return [*b, P("Not in this run.")]
+    polls = sorted(
+        {bd["poll_interval_ms"] for v in data.values() for bd in v if bd.get("poll_interval_ms") is not None}
+    )
+    b.append(
+        P(
+            "One extra step per rate (a low rate, and half the found max sustainable rate), every order "
+            "followed from its scheduled send time through: the 202 (client); published (MQ: the order's "
+            "row gone from the orders database's outbox `t_local_msg`, i.e. the relay had the broker's "
+            "confirm; read by polling the outbox during the step, "
+            + (
+                f"measured every {', '.join(f'{p:g}' for p in polls)} ms: resolution +/- half that"
+                if polls
+                else "resolution: the poll interval"
+            )
+            + "; workflow: **0 by design**, the workflow is started in Temporal before the 202); stock "
+            "deducted (first `t_deduction_log` row); terminal (`t_order.updated_at`). Means add up to the "
+            "mean POST -> terminal of the same orders (medians do not), so the bars stack means; a stage "
+            "can be negative for some orders (the broker may deliver, and the consumer deduct, before the "
+            "relay has the confirm): counted in `< 0`."
+        )
+    )
+    rows = []
+    for name, v in data.items():
+        for bd in v:
+            for stg in [*bd["stages"], bd["total"]]:
+                rows.append(
+                    [
+                        label(name),
+                        f"{bd['rate']:g}/s ({bd['label']})",
+                        stg["stage"],
+                        num(stg["mean_ms"]),
+                        num(stg["p50_ms"]),
+                        num(stg["p99_ms"]),
+                        str(stg.get("negative", 0)),
+                        f"{bd['orders']} (+{bd['left_out']} left out)",
+                    ]
+                )
+    b.append(Table(["target", "rate", "stage", "mean ms", "p50 ms", "p99 ms", "< 0", "orders"], rows))
+    b += img(
+        plots.breakdown(results, out),
+        "Where the time goes: mean ms per stage, stacked, per variant and rate (the total is the mean "
+        "POST -> terminal).",
+    )
+    return b
+
+
+def _shaving_blocks(targets: dict[str, Any]) -> list[Block]:
+    rows = []
+    for name, t in targets.items():
+        bu = t.get("burst") or {}
+        sh = bu.get("shaving")
+        if not sh:
+            continue
+        rows.append(
+            [
+                label(name),
+                f"**{sh['verdict']}**" + (f": {'; '.join(sh['reasons'])}" if sh["reasons"] else ""),
+                f"{sh['peak_rate']:g} / {sh['peak_completed_per_s']:g}",
+                f"{sh['accepted_share']:.1%}",
+                ms(sh["accept_p99_ms"]),
+                f"{sh['api_in_flight_max']:,}",
+                f"{sh['behind_api_max']:,}",
+                ", ".join(f"{k} {v:,}" for k, v in sh["where_at_max"].items()),
+                num(sh["drain_s"], " s"),
+            ]
+        )
+    if not rows:
+        return []
+    return [
+        P(
+            "Peak shaving (削峰), judged per variant: it HELD when a peak that outran completion (completed "
+            "< 90 % of the offered peak) was still accepted (>= 99 % got a 202, p99 <= 100 ms), more "
+            "orders waited behind the API (accepted, not terminal: outbox, queues, consumers, Temporal) "
+            "than in front of it (due and unanswered), and the backlog drained. A peak that did not outrun "
+            "completion did not exercise the claim (`--inventory-delay-ms` makes consumption the "
+            "bottleneck)."
+        ),
+        Table(
+            [
+                "variant",
+                "claim",
+                "peak offered / completed per s",
+                "accepted (peak)",
+                "202 p99 (peak)",
+                "max unanswered at the API",
+                "max behind the API",
+                "where, at that moment",
+                "drained after",
+            ],
+            rows,
+        ),
+    ]
 
 
 def _suite_recovery(results: dict[str, Any], variant: str) -> str:

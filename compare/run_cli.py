@@ -1,9 +1,11 @@
 """`python -m compare run` (benchmark + report) and `python -m compare report RESULTS.json`.
 
 run: for the UNSAFE reference and each chosen variant, on this machine, one after the other:
-rate sweep to saturation, burst, faults under load (variants), leftovers, tables and the view
-of one order; then the fault suite's scenarios (anomaly matrix, recovery times); then the code
-analysis; then results.json, report.md, report.html and the PNG plots in --out. Exit 1 when a
+a host-pressure idle window and a capacity search (ladder, bisection, confirmation), `--repeat`
+times; the per-stage latency breakdown at a low and a high rate (variants); burst (peak
+shaving), faults under load (variants), leftovers, tables and the view of one order; then the
+fault suite's scenarios (anomaly matrix, recovery times); then the code analysis; then
+results.json, report.md, report.html and the PNG plots in --out. Exit 1 when a
 target broke or a control came out clean (its verdict line, in red, says which).
 """
 
@@ -12,8 +14,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -22,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from common.settings import Settings
-from compare.bench import FULL, QUICK, BenchConfig, max_sustainable, sweep
+from compare import pressure
+from compare.bench import FULL, QUICK, BenchConfig, search_capacity
+from compare.breakdown import measure_breakdown
 from compare.burst import burst, disturb
 from compare.complexity import analyse_package, deployment
 from compare.fault_matrix import failed_controls, run_fault_matrix
@@ -74,6 +80,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     run.add_argument("--p99-bound-ms", type=float, default=None, help="latency bound for 'sustainable'")
     run.add_argument("--rates", type=float, nargs="+", default=None, help="override the offered rates")
     run.add_argument("--step-s", type=float, default=None, help="override seconds per rate step")
+    run.add_argument(
+        "--repeat",
+        type=_repeats,
+        default=1,
+        metavar="N",
+        help="run each target's capacity search N times and report the spread (default 1)",
+    )
     run.add_argument("--keep", action="store_true", help="keep the run's databases and queues")
     run.add_argument(
         "--no-sensitivity",
@@ -113,6 +126,16 @@ def _milliseconds(text: str) -> float:
     return value
 
 
+def _repeats(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 1 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"{text}: give between 1 and 20 repeats")
+    return value
+
+
 def _config(args: argparse.Namespace) -> BenchConfig:
     cfg = (FULL if args.mode == "full" else QUICK).model_copy(update={"seed": args.seed})
     if args.p99_bound_ms is not None:
@@ -148,6 +171,7 @@ async def bench_target(
     progress: Progress,
     temporal_store: str = "sqlite",
     inventory_delay_ms: float | None = None,
+    repeat: int = 1,
 ) -> dict[str, Any]:
     result: dict[str, Any] = {"name": name, "unsafe": name == "reference", "error": None}
     sensitivity = name == SENSITIVITY
@@ -155,9 +179,11 @@ async def bench_target(
     store = "memory" if sensitivity else temporal_store
     if sensitivity:
         result["sensitivity"] = (
-            "workflow variant, in-memory Temporal dev server (NOT durable): rate sweep only"
+            "workflow variant, in-memory Temporal dev server (NOT durable): one capacity search only"
         )
+        repeat = 1
     started = time.monotonic()
+    host_before = pressure.snapshot()
     progress(
         f"{name}: starting (fresh databases, names, "
         f"port{f', private Temporal dev server ({store})' if variant == 'workflow' else ''})"
@@ -174,32 +200,86 @@ async def bench_target(
                 "run_dir": str(st.settings.run_dir),
             }
             await put_stock(st.base_url, cfg.skus, cfg.stock_per_sku)
-            steps = await sweep(st, cfg, progress)
-            result["steps"] = [s.model_dump() for s in steps]
-            sustained = max_sustainable(steps)
-            result["max_sustainable_rate"] = sustained
-            result["capped_by_ladder"] = bool(steps) and steps[-1].passed and len(steps) == len(cfg.rates)
-            result["peak_completed_per_s"] = max((s.completed_per_s for s in steps), default=None)
+            await _capacity(st, cfg, result, repeat, progress)
+            sustained = result["max_sustainable_rate"]
             basis = sustained or min(cfg.rates)
+            if not sensitivity and name != "reference":
+                result["breakdown"] = await _breakdown(st, cfg, sustained, progress)
             if not sensitivity:
-                await _after_sweep(st, cfg, result, basis, progress)
+                await _after_sweep(st, cfg, result, basis, progress, inventory_delay_ms)
         if name == "workflow":
             result["temporal_tables"] = temporal_tables(st.settings.temporal_db_file)
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
         progress(f"{name}: FAILED: {result['error']}")
+    result["host"] = pressure.between(host_before, pressure.snapshot()).model_dump()
     result["duration_s"] = round(time.monotonic() - started, 1)
     progress(f"{name}: done in {result['duration_s']:.0f} s")
     return result
 
 
+async def _capacity(
+    st: Staged, cfg: BenchConfig, result: dict[str, Any], repeat: int, progress: Progress
+) -> None:
+    """`repeat` capacity searches, each after an idle window that measures outside load."""
+    result["steps"] = []
+    result["searches"] = []
+    for i in range(repeat):
+        idle = await pressure.idle_window(cfg.idle_window_s)
+        if idle.flags:
+            progress(f"{st.title}: HOST under outside load before search {i + 1}: {'; '.join(idle.flags)}")
+        started = time.monotonic()
+        found = await search_capacity(st, cfg, progress, i)
+        result["steps"] += [s.model_dump() for s in found.steps]
+        result["searches"].append(
+            {
+                "search": i,
+                "max_sustainable_rate": found.max_rate,
+                "highest_passed": found.highest_passed,
+                "confirmed": found.confirmed,
+                "capped_by_ladder": found.capped_by_ladder,
+                "log": found.log,
+                "idle": idle.model_dump(),
+                "duration_s": round(time.monotonic() - started, 1),
+            }
+        )
+    found_rates = [s["max_sustainable_rate"] for s in result["searches"]]
+    known = [r for r in found_rates if r is not None]
+    # A search that confirmed nothing counts as 0/s in the median: it did not sustain any rung.
+    result["max_sustainable_rate"] = statistics.median(r or 0.0 for r in found_rates) if known else None
+    result["capped_by_ladder"] = any(s["capped_by_ladder"] for s in result["searches"])
+    result["peak_completed_per_s"] = max((s["completed_per_s"] for s in result["steps"]), default=None)
+
+
+async def _breakdown(
+    st: Staged, cfg: BenchConfig, sustained: float | None, progress: Progress
+) -> list[dict[str, Any]]:
+    """The per-stage latency breakdown at a low rate and at half the found max (when higher)."""
+    rates = [("low", cfg.breakdown_low_rate)]
+    if sustained and sustained / 2 >= 1.5 * cfg.breakdown_low_rate:
+        rates.append(("high", float(round(sustained / 2))))
+    out = []
+    for label_, rate in rates:
+        try:
+            out.append((await measure_breakdown(st, cfg, rate, label_, progress)).model_dump())
+        except Exception as exc:  # a probe failing must not lose the run's other figures
+            progress(f"{st.title}: breakdown at {rate:g}/s failed: {type(exc).__name__}: {exc}")
+            out.append({"rate": rate, "label": label_, "error": f"{type(exc).__name__}: {exc}"})
+    return out
+
+
 async def _after_sweep(
-    st: Staged, cfg: BenchConfig, result: dict[str, Any], basis: float, progress: Progress
+    st: Staged,
+    cfg: BenchConfig,
+    result: dict[str, Any],
+    basis: float,
+    progress: Progress,
+    inventory_delay_ms: float | None = None,
 ) -> None:
     """Burst, faults under load, leftovers, tables and the operator's view of one order."""
     name = st.name
     if name != "reference" or cfg.mode == "full":
-        result["burst"] = (await burst(st, cfg, basis, progress)).model_dump()
+        result["burst"] = (await burst(st, cfg, basis, progress, inventory_delay_ms)).model_dump()
     rate = max(round(basis * 0.5, 1), min(cfg.rates))
     disturbed = await disturb(st, cfg, rate, progress)
     result["disturb"] = disturbed.model_dump() if disturbed else None
@@ -207,7 +287,7 @@ async def _after_sweep(
     result["tables"] = await st.stores.tables()
     if st.broker is not None:
         result["broker_queues"] = sorted(st.broker.queues.values())
-    sample_order = f"burst-{1:07d}" if "burst" in result else f"s00-{1:07d}"
+    sample_order = f"burst-{1:07d}" if "burst" in result else f"r0s00-{1:07d}"
     try:
         result["operator_view"] = await operator_view(st, sample_order)
     except Exception as exc:
@@ -227,12 +307,23 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     names = ([] if args.no_reference or slowed else ["reference"]) + list(args.variants)
     if "workflow" in names and args.temporal_store == "sqlite" and not args.no_sensitivity:
         names.append(SENSITIVITY)
-    progress(f"compare run --{cfg.mode}: targets {', '.join(names)}; output {out}")
+    progress(
+        f"compare run --{cfg.mode}: targets {', '.join(names)}; {args.repeat} capacity search(es) "
+        f"each; output {out}"
+    )
+    host_before = pressure.snapshot()
     results: dict[str, Any] = {
         "meta": {
             "command": "python -m compare " + " ".join(shlex.quote(a) for a in argv),
             "mode": cfg.mode,
             "seed": cfg.seed,
+            "repeat": args.repeat,
+            "pressure_thresholds": {
+                "idle_cpu_some_pct": pressure.IDLE_CPU_SOME_PCT,
+                "idle_busy_cores": pressure.IDLE_BUSY_CORES,
+                "steal_pct": pressure.STEAL_PCT,
+                "step_unattributed_cores": pressure.STEP_UNATTRIBUTED_CORES,
+            },
             "started": started.isoformat(timespec="seconds"),
             "git_commit": _git_commit(),
             "machine": machine_info(),
@@ -248,7 +339,15 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     }
     for name in names:
         results["targets"][name] = await bench_target(
-            name, cfg, base, out, args.keep, progress, args.temporal_store, args.inventory_delay_ms
+            name,
+            cfg,
+            base,
+            out,
+            args.keep,
+            progress,
+            args.temporal_store,
+            args.inventory_delay_ms,
+            args.repeat,
         )
     if cfg.fault_scenarios:
         progress(
@@ -270,8 +369,7 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
     finished = datetime.now(UTC)
     results["meta"]["finished"] = finished.isoformat(timespec="seconds")
     results["meta"]["duration_s"] = round((finished - started).total_seconds(), 1)
-    import os
-
+    results["meta"]["host"] = pressure.between(host_before, pressure.snapshot()).model_dump()
     results["meta"]["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     return results
 

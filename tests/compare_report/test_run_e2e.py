@@ -59,11 +59,16 @@ def test_compare_run_end_to_end_reference_only(base_settings: Settings, tmp_path
     argv += ["--step-s", "2", "--out", str(run_dir), "--seed", "7"]
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "reference: 10/s" in done.stderr  # progress is shown
+    assert "reference: [ladder] 10/s" in done.stderr  # progress is shown
     results = json.loads((run_dir / "results.json").read_text())
     ref = results["targets"]["reference"]
     assert ref["error"] is None
-    assert [s["offered_rate"] for s in ref["steps"]] == [5, 10]
+    # the ladder, then the top rung once more (the confirmation)
+    steps = [(s["offered_rate"], s["kind"]) for s in ref["steps"]]
+    assert steps == [(5, "ladder"), (10, "ladder"), (10, "confirm")]
+    assert ref["max_sustainable_rate"] == 10 and ref["searches"][0]["confirmed"]
+    assert ref["searches"][0]["idle"]["wall_s"] >= 2  # the idle window before the search
+    assert all(s["host"]["busy_cores"] is not None for s in ref["steps"])
     for step in ref["steps"]:
         assert (
             step["sent"]

@@ -1,4 +1,5 @@
-"""The benchmark's phases against the real variants: sweep, burst backlog, faults under load."""
+"""The benchmark's phases against the real variants: capacity search, breakdown, burst backlog,
+faults under load."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from compare.bench import QUICK, sweep
+from compare.bench import QUICK, search_capacity
+from compare.breakdown import measure_breakdown
 from compare.burst import burst, disturb
 from compare.inspect_run import leftovers, operator_view
 from compare.load import put_stock
@@ -35,16 +37,32 @@ async def test_phases_against_a_real_variant(variant: str, base_settings: Settin
     messages: list[str] = []
     async with staged(variant, base_settings, tmp_path) as st:
         await put_stock(st.base_url, TINY.skus, TINY.stock_per_sku)
-        steps = await sweep(st, TINY, messages.append)
-        assert len(steps) == 1 and steps[0].sent == 10
+        found = await search_capacity(st, TINY, messages.append)
+        steps = found.steps
+        assert [s.kind for s in steps] == ["ladder", "confirm"] and found.max_rate == 5.0
+        assert steps[0].sent == 10
         assert steps[0].completed == steps[0].accepted == 10
         assert steps[0].terminal.count == 10 and steps[0].deducted.count == 10
         assert "api" in steps[0].resources and "postgres" in steps[0].resources
+        assert steps[0].host is not None and steps[0].host.own_cores
+
+        bd = await measure_breakdown(st, TINY, 5.0, "low", messages.append)
+        assert bd.orders + bd.left_out == 10 and bd.orders >= 9
+        published = bd.stages[1]
+        if variant == "mq":
+            # the outbox was polled, and every order's row was gone after its 202
+            assert bd.poll_interval_ms is not None and published.count == bd.orders
+            assert published.mean_ms is not None and published.mean_ms > 0
+        else:
+            assert published.mean_ms == 0.0 and bd.poll_interval_ms is None
+        assert bd.total.mean_ms == pytest.approx(sum(s.mean_ms or 0 for s in bd.stages), abs=0.05)
 
         result = await burst(st, TINY, 5.0, messages.append)
         assert result.accepted == result.sent == round(2 * 2.5 + 3 * 15 + 2 * 2.5)
         assert result.backlog, "the backlog was sampled"
         assert result.peak_cores.get("api", 0) > 0, result.peak_cores  # the API worked in the peak
+        assert result.shaving is not None and result.shaving.peak_rate == 15.0
+        assert any(s.api_in_flight is not None for s in result.backlog)
         last = result.backlog[-1]
         if variant == "mq":
             assert last.outbox == 0 and "deduct" in last.queues
