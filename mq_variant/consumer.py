@@ -1,35 +1,55 @@
 """The inbox consumer: dedup check, the work, the dedup row -- one transaction -- then the ack.
 
-Messages are handled one at a time in delivery order (with a bounded prefetch), so the queue's
-order is the processing order. Dedup is keyed on the business operation (`<order_id>:deduct`,
-`<order_id>:settle`), not on the transport message id: a message re-sent under a new id (a
-reconciler, a DLQ replay, an operator) can never apply twice, and a repeated deduct is answered
-again with the stored outcome. Outcomes per delivery:
+Deliveries are applied in batches: the consumer waits for the next delivery, takes every further
+one already received without waiting (at most `consumer_prefetch`, which also bounds what the
+broker sends ahead), and applies them in ONE transaction, in delivery order, each exactly as it
+would be alone (its own dedup row, its own effects); then commits once and acks the batch with
+one `ack(multiple=True)` on its last delivery tag. Dedup is keyed on the business operation
+(`<order_id>:deduct`, `<order_id>:settle`), not on the transport message id: a message re-sent
+under a new id (a reconciler, a DLQ replay, an operator) can never apply twice, and a repeated
+deduct is answered again with the stored outcome. Two copies of one operation in the same batch
+are no exception: the second sees the first's uncommitted dedup row in the same transaction.
 
-- malformed body or missing message id: published to the dead-letter exchange with the reason in
-  the `x-error` header (a publish the broker returns is an error, not a success), then acked.
+Ordering: one channel, a queue with a single active consumer, and the batch's statements run one
+message after the other in delivery order, so the queue's order is the processing order (as when
+messages were handled one per transaction). The multiple-ack covers exactly the batch: every
+delivery with a lower tag on this channel was acked before (an earlier batch, a dead letter).
+
+Outcomes:
+- malformed body or missing message id: not part of a batch. What came before it is applied,
+  committed and acked first; then it is published to the dead-letter exchange with the reason in
+  the `x-error` header (a publish the broker returns is an error, not a success) and acked.
 - the database cannot serve right now (common.db_errors: connection, startup / shutdown, too many
-  connections, serialization / deadlock): the message is held and the transaction retried with
-  backoff, for as long as it takes. An outage never dead-letters a good message.
-- the processing itself fails (anything else): the failure is counted per message in
+  connections, serialization / deadlock): the whole batch is held and its transaction retried
+  with backoff, for as long as it takes. An outage never dead-letters a good message.
+- any other error in a batch of several: its transaction is rolled back and that batch's messages
+  are applied again one at a time, each in its own transaction, under the rules below. One bad
+  message thus fails nobody else, and the happy path pays no SAVEPOINT round trips. The batch's
+  own failure is not counted against any message (it is not known which one failed).
+- a message applied alone whose processing fails: the failure is counted per message in
   t_inbox_failure (it survives restarts) and the message retried after a backoff; after
   `max_deliveries` failures it is dead-lettered with the last error, then acked. This rule is
   the consumer's own: it does not depend on what a broker version counts toward
   x-delivery-limit (crashes of a healthy consumer never count here); that limit is a backstop.
-- success: commit, then ack. A crash between the two redelivers the message: the dedup row,
-  committed with the work, turns the redelivery into a no-op.
-- the broker cancels the consumer (its queue was deleted): the session ends and starts again,
-  declaring the topology anew.
+- success: commit, then ack. A crash between the two redelivers the whole batch: the dedup
+  rows, committed with the work, turn every redelivered message into a no-op (answered again
+  from its stored result).
+- the broker cancels the consumer (its queue was deleted) or the channel closes: the session
+  ends and starts again, declaring the topology anew; unacked deliveries return to the queue.
+
+Fault points: `before_consumer_commit` is hit once per message, after its work, inside the
+transaction (so `compare run --inventory-delay-ms` still slows every deduction), and
+`after_consumer_commit` once per message between the commit and the ack.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
+from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Table, func
 from sqlalchemy.dialects.postgresql import insert
@@ -43,6 +63,7 @@ from common.faults import FaultPoint, Faults
 from common.settings import Settings
 from mq_variant import topology
 from mq_variant.controls import Control
+from mq_variant.deliveries import Deliveries
 
 M = TypeVar("M", bound=BaseModel)
 M_contra = TypeVar("M_contra", bound=BaseModel, contravariant=True)
@@ -66,6 +87,19 @@ class InboxHandler(Protocol[M_contra]):
 
 class BrokerCancelled(aio_pika.exceptions.AMQPError):
     """The broker cancelled our consumer (e.g. the queue was deleted)."""
+
+
+class ChannelGone(aio_pika.exceptions.AMQPError):
+    """The consumer's channel (or its connection) closed under it."""
+
+
+@dataclass(frozen=True)
+class Work(Generic[M]):
+    """A well-formed delivery: what to apply, and the delivery to ack."""
+
+    delivery: AbstractIncomingMessage
+    message_id: str
+    payload: M
 
 
 class InboxConsumer(Generic[M]):
@@ -93,6 +127,7 @@ class InboxConsumer(Generic[M]):
         self._faults = faults
         self._control = control
         self._name = name
+        self._acks_early = control is Control.ACK_BEFORE_COMMIT
 
     async def run(self) -> None:
         backoff = Backoff(self._settings.backoff_initial_s, self._settings.backoff_max_s)
@@ -116,75 +151,125 @@ class InboxConsumer(Generic[M]):
             await channel.set_qos(prefetch_count=self._settings.consumer_prefetch)
             _, dlx = await topology.declare(channel, self._settings)
             queue = await topology.queue(channel, self._queue_name)
-            cancelled = asyncio.Event()
-            underlay = await channel.get_underlay_channel()
-            underlay.on_consumer_cancel_callbacks.add(lambda _frame: cancelled.set())
+            deliveries = await Deliveries.consume(channel, queue)
             self._log(f"consuming {self._queue_name}")
-            async with queue.iterator() as messages:
-                watcher = asyncio.create_task(_close_when(cancelled, channel))
-                try:
-                    async for message in messages:
-                        await self._handle(message, dlx)
-                        backoff.reset()
-                finally:
-                    watcher.cancel()
-            if cancelled.is_set():
+            while batch := await deliveries.next_batch(self._settings.consumer_prefetch):
+                await self._handle(batch, dlx)
+                backoff.reset()
+            if deliveries.cancelled:
                 raise BrokerCancelled(f"the broker cancelled the consumer of {self._queue_name}")
+            raise ChannelGone(deliveries.ended or "the channel closed")
 
-    async def _handle(self, message: AbstractIncomingMessage, dlx: AbstractExchange) -> None:
+    async def _handle(self, batch: list[AbstractIncomingMessage], dlx: AbstractExchange) -> None:
+        """Apply the well-formed deliveries in order; a malformed one splits the batch there."""
+        run: list[Work[M]] = []
+        for delivery in batch:
+            work = self._parse(delivery)
+            if isinstance(work, Work):
+                run.append(work)
+                continue
+            await self._apply(run, dlx)  # what came before it first: acks stay in order
+            run = []
+            await self._dead_letter(delivery, dlx, f"malformed: {work}")
+        await self._apply(run, dlx)
+
+    def _parse(self, delivery: AbstractIncomingMessage) -> Work[M] | str:
+        """The delivery as work, or why it is malformed."""
+        if not delivery.message_id:
+            return "message has no message_id"
         try:
-            if not message.message_id:
-                raise ValueError("message has no message_id")
-            payload = self._model.model_validate_json(message.body)
-        except (ValidationError, ValueError) as exc:
-            await self._dead_letter(message, dlx, f"malformed: {_describe(exc)}")
+            return Work(delivery, delivery.message_id, self._model.model_validate_json(delivery.body))
+        except ValidationError as exc:
+            return _describe(exc)
+
+    async def _apply(self, run: list[Work[M]], dlx: AbstractExchange) -> None:
+        if not run:
             return
-        acked_early = self._control is Control.ACK_BEFORE_COMMIT
-        if acked_early:
-            await message.ack()
-        failed = await self._process(message.message_id, payload)
+        if self._acks_early:  # the control: acked before the work is committed
+            for work in run:
+                await work.delivery.ack()
+        if len(run) > 1 and await self._commit_batch(run):
+            for _ in run:
+                await self._faults.hit(FaultPoint.AFTER_CONSUMER_COMMIT)
+            if not self._acks_early:
+                await run[-1].delivery.ack(multiple=True)  # exactly this batch (see the docstring)
+            return
+        for work in run:  # alone, or the batch failed: one at a time, each with its own fate
+            await self._apply_alone(work, dlx)
+
+    async def _apply_alone(self, work: Work[M], dlx: AbstractExchange) -> None:
+        failed = await self._process(work)
         if failed is not None:
-            await self._dead_letter(message, dlx, failed, ack=not acked_early)
+            await self._dead_letter(work.delivery, dlx, failed, ack=not self._acks_early)
             return
         await self._faults.hit(FaultPoint.AFTER_CONSUMER_COMMIT)
-        if not acked_early:
-            await message.ack()
+        if not self._acks_early:
+            await work.delivery.ack()
 
-    async def _process(self, message_id: str, payload: M) -> str | None:
-        """Commit the work once. None when done; the reason when it failed too often."""
+    async def _commit_batch(self, run: list[Work[M]]) -> bool:
+        """Commit the batch in one transaction: True when done, False after a processing failure
+        (rolled back: the caller applies the messages one at a time). An outage holds the batch."""
+        retry = Backoff(self._settings.backoff_initial_s, self._settings.backoff_max_s)
+        while True:
+            try:
+                await self._commit(run)
+                return True
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {_first_line(exc)}"
+                if not is_transient(exc):
+                    self._log(f"batch of {len(run)} failed ({reason}); applying them one at a time")
+                    return False
+                delay = retry.next_delay()
+                self._log(
+                    f"database unavailable ({reason}); holding a batch of {len(run)} "
+                    f"({run[0].message_id}..{run[-1].message_id}), retry in {delay:.2f}s"
+                )
+                await asyncio.sleep(delay)
+
+    async def _process(self, work: Work[M]) -> str | None:
+        """Commit one message's work once. None when done; the reason when it failed too often."""
         retry = Backoff(self._settings.backoff_initial_s, self._settings.backoff_max_s)
         failures = 0
         while True:
             try:
-                await self._commit(message_id, payload)
+                await self._commit([work])
                 return None
             except Exception as exc:
                 reason = f"{type(exc).__name__}: {_first_line(exc)}"
                 if is_transient(exc):
                     delay = retry.next_delay()
-                    self._log(f"database unavailable ({reason}); holding {message_id}, retry in {delay:.2f}s")
+                    self._log(
+                        f"database unavailable ({reason}); holding {work.message_id}, retry in {delay:.2f}s"
+                    )
                     await asyncio.sleep(delay)
                     continue
-                failures = max(failures + 1, await self._count_failure(message_id, reason))
+                failures = max(failures + 1, await self._count_failure(work.message_id, reason))
                 if failures >= self._settings.max_deliveries:
                     return f"failed {failures} times: {reason}"
                 delay = retry.next_delay()
-                self._log(f"processing {message_id} failed ({failures}x): {reason}; retry in {delay:.2f}s")
+                self._log(
+                    f"processing {work.message_id} failed ({failures}x): {reason}; retry in {delay:.2f}s"
+                )
                 await asyncio.sleep(delay)
 
-    async def _commit(self, message_id: str, payload: M) -> None:
+    async def _commit(self, run: list[Work[M]]) -> None:
+        """One transaction: every message's dedup claim and work, in delivery order."""
         async with self._engine.begin() as conn:
-            if self._control is Control.NO_DEDUP:
-                await self._handler.apply(conn, payload, message_id)
-            else:
-                key = self._handler.key(payload)
-                stored, fresh = await dedup.once(
-                    conn, self._dedup, key, lambda: self._handler.apply(conn, payload, message_id)
-                )
-                if not fresh:
-                    self._log(f"duplicate {message_id} ({key} already done): answered from the stored result")
-                    await self._handler.again(conn, payload, stored)
-            await self._faults.hit(FaultPoint.BEFORE_CONSUMER_COMMIT)
+            for work in run:
+                await self._once(conn, work)
+                await self._faults.hit(FaultPoint.BEFORE_CONSUMER_COMMIT)
+
+    async def _once(self, conn: AsyncConnection, work: Work[M]) -> None:
+        if self._control is Control.NO_DEDUP:
+            await self._handler.apply(conn, work.payload, work.message_id)
+            return
+        key = self._handler.key(work.payload)
+        stored, fresh = await dedup.once(
+            conn, self._dedup, key, lambda: self._handler.apply(conn, work.payload, work.message_id)
+        )
+        if not fresh:
+            self._log(f"duplicate {work.message_id} ({key} already done): answered from the stored result")
+            await self._handler.again(conn, work.payload, stored)
 
     async def _count_failure(self, message_id: str, reason: str) -> int:
         """Durably count a processing failure of this message; 0 if the count cannot be written."""
@@ -236,18 +321,10 @@ class InboxConsumer(Generic[M]):
         print(f"{self._name}: {text}", flush=True)
 
 
-async def _close_when(cancelled: asyncio.Event, channel: AbstractChannel) -> None:
-    await cancelled.wait()
-    with contextlib.suppress(Exception):
-        await channel.close()
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        return "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
-        )
-    return _first_line(exc)
+def _describe(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc']) or 'body'}: {err['msg']}" for err in exc.errors()
+    )
 
 
 def _first_line(exc: BaseException) -> str:
