@@ -2,14 +2,23 @@
 
     ns = await RoleNamespace.create()      # netns cc<hex>, veth pair, 10.231.<k>.1 <-> .2/30
     ...                                    # run the role under ns.prefix, give it ns.host_ip addresses
-    await ns.partition()                   # host end of the veth down: packets are dropped,
-    await ns.heal()                        # no RST, TCP retransmits; up again: traffic resumes
+    await ns.partition()                   # the namespace's end of the veth down: packets
+    await ns.heal()                        # are dropped, no RST, TCP retransmits; up: resumes
     await ns.close()
 
 The role reaches its dependencies through fault proxies listening on `host_ip` (the host end of
 the veth), so every byte it exchanges crosses the veth. Needs root and iproute2 (`ip`); `tc netem`
-is not available on every kernel, so the partition is the link going down, which is what a
-pulled cable looks like. Addresses stay inside namespaces this suite creates.
+and tc's matchall classifier are not available on every kernel, so the partition is a link going
+down, which is what a pulled cable looks like.
+
+Which end goes down matters. Taking the HOST end down deletes the host's route to the /30, and
+packets for the role (clients calling an isolated API) then follow the default route off this
+machine, where whatever answers them (a gateway's HTTP proxy answered 404 here) is mistaken for
+the role. The namespace's end goes down instead: the host end loses its carrier, its route stays
+(flagged linkdown) and packets for the role are dropped silently, as across a pulled cable; inside
+the namespace the role's own sends find no route (its link is down). As a second guard, a
+blackhole route for the whole SUBNET/16 keeps any 10.231 packet on this machine: traffic stays
+inside namespaces this suite creates.
 """
 
 from __future__ import annotations
@@ -70,6 +79,7 @@ class RoleNamespace:
         )
         if k is None:
             raise NetnsUnavailable(f"no free {SUBNET}.k.0/30 subnet")
+        await _ip("route", "replace", "blackhole", f"{SUBNET}.0.0/16")  # never leave this machine
         tag = uuid.uuid4().hex[:6]
         ns = cls(f"cc{tag}", f"cch{tag}", f"ccn{tag}", k)
         await _ip("netns", "add", ns.name)
@@ -89,12 +99,12 @@ class RoleNamespace:
     async def partition(self) -> None:
         self._holds += 1
         if self._holds == 1:
-            await _ip("link", "set", self.host_if, "down")
+            await _ip("-n", self.name, "link", "set", self.ns_if, "down")
 
     async def heal(self, *, all_of_them: bool = False) -> None:
         self._holds = 0 if all_of_them else max(0, self._holds - 1)
         if self._holds == 0:
-            await _ip("link", "set", self.host_if, "up")
+            await _ip("-n", self.name, "link", "set", self.ns_if, "up")
 
     async def close(self) -> None:
         for args in (("link", "del", self.host_if), ("netns", "del", self.name)):
