@@ -11,10 +11,14 @@ Milestones of each order, all from its SCHEDULED send time (open loop, as in com
 - deducted: the order's first t_deduction_log row (inventory database);
 - terminal: t_order.updated_at when the order became CONFIRMED / REJECTED.
 
+The broker may deliver a message, and the consumer deduct, before the relay has the confirm:
+the row-gone time is an upper bound of when the broker had the message, and so is the
+deduction. Published is the earlier of the two (counted in `confirm_after_deduction`), so that
+no stage comes out negative.
+
 Stages are the differences of successive milestones per order. Their MEANS add up exactly to the
 mean POST -> terminal latency of the same orders (medians do not add), so the stacked bars use
-means; the table has p50 and p99 per stage too. A stage can be negative for some orders (the
-broker may deliver a message, and the consumer deduct, before the relay has the confirm).
+means; the table has p50 and p99 per stage too.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ class Breakdown(BaseModel):
     total: StageStats  # POST -> terminal over the same orders
     published_how: str
     poll_interval_ms: float | None = None  # MQ: the outbox probe's measured interval (median)
+    confirm_after_deduction: int = 0  # MQ: orders whose outbox row went after their deduction
     step: StepResult | None = None
 
 
@@ -89,11 +94,12 @@ def _stats(stage: str, values_ms: list[float]) -> StageStats:
 
 
 def stage_breakdown(orders: list[Milestones]) -> tuple[list[StageStats], StageStats]:
-    """Per-stage statistics (ms); a missing `published` counts as published at the 202."""
+    """Per-stage statistics (ms); a missing `published` counts as published at the 202, and
+    published is at the latest the deduction (the consumer had the message then)."""
     columns: list[list[float]] = [[] for _ in STAGES]
     total: list[float] = []
     for o in orders:
-        published = o.accepted if o.published is None else o.published
+        published = o.accepted if o.published is None else min(o.published, o.deducted)
         points = (o.scheduled, o.accepted, published, o.deducted, o.terminal)
         for i in range(len(STAGES)):
             columns[i].append((points[i + 1] - points[i]) * 1000)
@@ -199,6 +205,9 @@ async def measure_breakdown(
             else "0 by design: the workflow starts in Temporal before the 202"
         ),
         poll_interval_ms=watch.interval_ms() if watch is not None else None,
+        confirm_after_deduction=sum(
+            1 for o in orders if o.published is not None and o.published > o.deducted
+        ),
         step=step,
     )
     progress(

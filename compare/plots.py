@@ -164,8 +164,9 @@ def burst(results: dict[str, Any], out: Path, name: str) -> Path | None:
         ax_b.plot(
             ts,
             [s.get("api_in_flight") or 0 for s in samples],
-            color="#2ca02c",
+            color="#e377c2",
             lw=2,
+            ls="--",
             label="unanswered at the API (client side)",
         )
     if any(s.get("outbox") is not None for s in samples):

@@ -223,24 +223,37 @@ def target_spreads(t: dict[str, Any], rate: float | None) -> dict[str, Spread | 
     }
 
 
+def _kind(flag: str) -> str:
+    return next((k for k in ("CPU pressure", "cores busy", "steal") if k in flag), flag)
+
+
 def host_flags(t: dict[str, Any]) -> dict[str, Any]:
     """Outside load seen around a target's capacity searches: idle windows and flagged steps."""
-    idle = [f for s in t.get("searches", []) for f in (s.get("idle") or {}).get("flags", [])]
-    steps = [s for s in t.get("steps", []) if (s.get("host") or {}).get("flags")]
+    windows = [(s.get("idle") or {}).get("flags", []) for s in t.get("searches", [])]
+    steps = [(s.get("host") or {}).get("flags", []) for s in t.get("steps", [])]
     return {
-        "idle": sorted(set(idle)),
-        "flagged_steps": len(steps),
-        "steps": len(t.get("steps", [])),
-        "step_flags": sorted({f.split(" (")[0].split(" ", 1)[-1] for s in steps for f in s["host"]["flags"]}),
+        "idle": sorted({f for w in windows for f in w}),
+        "idle_windows": len(windows),
+        "flagged_windows": sum(1 for w in windows if w),
+        "idle_kinds": sorted({_kind(f) for w in windows for f in w}),
+        "flagged_steps": sum(1 for s in steps if s),
+        "steps": len(steps),
+        "step_kinds": sorted({_kind(f) for s in steps for f in s}),
     }
 
 
 def flag_text(flags: dict[str, Any]) -> str:
+    """Short: how many idle windows and steps of a target were taken under outside load, and why."""
     parts = []
-    if flags["idle"]:
-        parts.append("before the search: " + "; ".join(flags["idle"]))
-    if flags["flagged_steps"]:
-        parts.append(f"{flags['flagged_steps']} of {flags['steps']} steps flagged")
+    if flags.get("flagged_windows"):
+        parts.append(
+            f"{flags['flagged_windows']} of {flags['idle_windows']} idle windows flagged "
+            f"({', '.join(flags['idle_kinds'])})"
+        )
+    if flags.get("flagged_steps"):
+        parts.append(
+            f"{flags['flagged_steps']} of {flags['steps']} steps flagged ({', '.join(flags['step_kinds'])})"
+        )
     return ", ".join(parts)
 
 
@@ -291,11 +304,10 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
                 row["p50_ratio_to_reference"] = ratio(row["p50_ms"], ref_step["terminal"]["p50_ms"])
                 row["p99_ratio_to_reference"] = ratio(row["p99_ms"], ref_step["terminal"]["p99_ms"])
                 row["cpu_ratio_to_reference"] = ratio(row["cpu_ms_per_order_system"], _cpu_total(ref_step))
-            ref_max = ref.get("max_sustainable_rate")
-            ref_top = step_at(ref, ref_max) if ref_max else None
-            if ref_top is not None and row.get("cpu_ms_per_order_at_max") is not None:
+            ref_at_max = target_spreads(ref, rate)["cpu_ms_per_order_at_max"]
+            if ref_at_max is not None and row.get("cpu_ms_per_order_at_max") is not None:
                 row["cpu_at_max_ratio_to_reference"] = ratio(
-                    row["cpu_ms_per_order_at_max"], _cpu_total(ref_top)
+                    row["cpu_ms_per_order_at_max"], ref_at_max.median
                 )
         rows[name] = row
     return {"common_rate": rate, "targets": rows}
@@ -627,6 +639,7 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
         )
     )
     rows = []
+    n_runs = meta.get("repeat", 1)
     for name, r in summ["targets"].items():
         sus = r["max_sustainable_rate"]
         rows.append(
@@ -654,7 +667,7 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
         Table(
             [
                 "target",
-                "max sustainable orders/s",
+                "max sustainable orders/s" + (f" (median of {n_runs})" if n_runs > 1 else ""),
                 "peak completed/s",
                 "p50",
                 "p99",
@@ -942,10 +955,10 @@ def _step_host(host: dict[str, Any] | None) -> str:
     if not host:
         return "-"
     figures = (
-        f"steal {num(host.get('steal_pct'), ' %')}, other {num(_other_cores(host))} cores, "
+        f"steal {num(host.get('steal_pct'), ' %')}, {num(_other_cores(host))} cores outside, "
         f"CPU psi {num(host.get('cpu_some_pct'), ' %')}"
     )
-    return ("**" + "; ".join(host["flags"]) + "** -- " if host.get("flags") else "") + figures
+    return ("**outside load**: " if host.get("flags") else "ok: ") + figures
 
 
 def _other_cores(host: dict[str, Any]) -> float | None:
@@ -1094,10 +1107,11 @@ def _breakdown_blocks(results: dict[str, Any], out: Path, img: Any) -> list[Bloc
                 else "resolution: the poll interval"
             )
             + "; workflow: **0 by design**, the workflow is started in Temporal before the 202); stock "
-            "deducted (first `t_deduction_log` row); terminal (`t_order.updated_at`). Means add up to the "
-            "mean POST -> terminal of the same orders (medians do not), so the bars stack means; a stage "
-            "can be negative for some orders (the broker may deliver, and the consumer deduct, before the "
-            "relay has the confirm): counted in `< 0`."
+            "deducted (first `t_deduction_log` row); terminal (`t_order.updated_at`). The broker may "
+            "deliver, and the consumer deduct, before the relay has the confirm: then published is taken "
+            "as the deduction (the broker had the message by then; `confirm after deduction` counts "
+            "those). Means add up to the mean POST -> terminal of the same orders (medians do not), so "
+            "the bars stack means."
         )
     )
     rows = []
@@ -1112,11 +1126,14 @@ def _breakdown_blocks(results: dict[str, Any], out: Path, img: Any) -> list[Bloc
                         num(stg["mean_ms"]),
                         num(stg["p50_ms"]),
                         num(stg["p99_ms"]),
-                        str(stg.get("negative", 0)),
                         f"{bd['orders']} (+{bd['left_out']} left out)",
+                        str(bd.get("confirm_after_deduction", 0))
+                        if stg["stage"].endswith("published")
+                        else "",
                     ]
                 )
-    b.append(Table(["target", "rate", "stage", "mean ms", "p50 ms", "p99 ms", "< 0", "orders"], rows))
+    headers = ["target", "rate", "stage", "mean ms", "p50 ms", "p99 ms", "orders", "confirm after deduction"]
+    b.append(Table(headers, rows))
     b += img(
         plots.breakdown(results, out),
         "Where the time goes: mean ms per stage, stacked, per variant and rate (the total is the mean "

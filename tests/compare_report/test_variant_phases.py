@@ -39,7 +39,11 @@ async def test_phases_against_a_real_variant(variant: str, base_settings: Settin
         await put_stock(st.base_url, TINY.skus, TINY.stock_per_sku)
         found = await search_capacity(st, TINY, messages.append)
         steps = found.steps
-        assert [s.kind for s in steps] == ["ladder", "confirm"] and found.max_rate == 5.0
+        # one rung: if it passed, it is run once more (the confirmation); whether it passes is a
+        # timing figure on a shared machine, not asserted here
+        assert steps[0].kind == "ladder" and all(s.kind == "confirm" for s in steps[1:])
+        assert len(steps) == (2 if steps[0].passed else 1)
+        assert found.max_rate == (5.0 if found.confirmed else None)
         assert steps[0].sent == 10
         assert steps[0].completed == steps[0].accepted == 10
         assert steps[0].terminal.count == 10 and steps[0].deducted.count == 10
