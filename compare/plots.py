@@ -79,9 +79,11 @@ def latency_vs_rate(results: dict[str, Any], out: Path) -> Path | None:
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 5))
     top = 0.0
     for name, t in targets.items():
-        # The first capacity search as lines (sorted by rate); later searches (--repeat) as dots.
-        first = sorted((s for s in t["steps"] if s.get("search", 0) == 0), key=lambda s: s["offered_rate"])
-        later = [s for s in t["steps"] if s.get("search", 0) > 0]
+        # The first capacity search as lines (by rate, its last step at each rate: a confirmation
+        # over the ladder step); every other step (repeats, later searches) as faint dots.
+        last = {s["offered_rate"]: s for s in t["steps"] if s.get("search", 0) == 0}
+        first = [last[r] for r in sorted(last)]
+        later = [s for s in t["steps"] if all(s is not f for f in first)]
         rates = [s["offered_rate"] for s in first]
         top = max(top, *rates, *(s["offered_rate"] for s in later))
         for key, style in (("p50_ms", "o--"), ("p99_ms", "s-")):

@@ -9,7 +9,7 @@ Read from the kernel, for a window between two snapshots:
   CPU time, and the cores kept busy (everything but idle and iowait).
 - `/proc/loadavg`: the 1-minute load average at the window's end.
 
-Flags (FlagRule below) are judged in two places:
+Flags (thresholds below, each with why) are judged in two places:
 - an IDLE window of a few seconds before each capacity search, with the target up but not loaded:
   whatever CPU pressure or busy cores show there is someone else's load;
 - each rate step: steal, and the busy cores that no sampled process of the target (nor the load
@@ -29,7 +29,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 PROC = Path("/proc")
-USER_HZ = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+USER_HZ = os.sysconf("SC_CLK_TCK")  # /proc/stat counts in these ticks
 
 # ---- thresholds (why each is where it is)
 # An idle target (relays polling, Temporal timers) keeps runnable tasks waiting for a CPU well

@@ -217,6 +217,13 @@ def target_spreads(t: dict[str, Any], rate: float | None) -> dict[str, Spread | 
         "max_sustainable_rate": sus,
         "p50_ms": spread(s["terminal"]["p50_ms"] for s in at_rate),
         "p99_ms": spread(s["terminal"]["p99_ms"] for s in at_rate),
+        "p999_ms": spread(s["terminal"]["p999_ms"] for s in at_rate),
+        "max_ms": spread(s["terminal"]["max_ms"] for s in at_rate),
+        "accept_p50_ms": spread(s["accept"]["p50_ms"] for s in at_rate),
+        "accept_p99_ms": spread(s["accept"]["p99_ms"] for s in at_rate),
+        "deducted_p50_ms": spread(s["deducted"]["p50_ms"] for s in at_rate),
+        "deducted_p99_ms": spread(s["deducted"]["p99_ms"] for s in at_rate),
+        "cpu_ms_per_order": spread(s["cpu_ms_per_order"].get("total") for s in at_rate),
         "cpu_ms_per_order_system": spread(_cpu_total(s) for s in at_rate),
         "peak_rss_mib": spread(_rss_total(s) for s in at_rate),
         "cpu_ms_per_order_at_max": spread(_cpu_total(s) for s in at_max),
@@ -285,30 +292,26 @@ def summary(results: dict[str, Any]) -> dict[str, Any]:
             if top is not None:
                 row["peak_rss_mib_at_max"] = round(_rss_total(top), 1)
         if step is not None:
-            row.update(
-                p50_ms=median("p50_ms"),
-                p99_ms=median("p99_ms"),
-                p999_ms=step["terminal"]["p999_ms"],
-                max_ms=step["terminal"]["max_ms"],
-                accept_p50_ms=step["accept"]["p50_ms"],
-                accept_p99_ms=step["accept"]["p99_ms"],
-                deducted_p50_ms=step["deducted"]["p50_ms"],
-                deducted_p99_ms=step["deducted"]["p99_ms"],
-                cpu_ms_per_order=step["cpu_ms_per_order"].get("total"),
-                cpu_ms_per_order_system=median("cpu_ms_per_order_system"),
-                peak_rss_mib=median("peak_rss_mib"),
-            )
+            # every figure at the common rate: the median over the capacity searches
+            skip = ("max_sustainable_rate", "cpu_ms_per_order_at_max")
+            row.update({key: median(key) for key in spreads if key not in skip})
         if ref and name != "reference":
             row["throughput_ratio_to_reference"] = ratio(sus, ref.get("max_sustainable_rate"))
+            ref_spreads = target_spreads(ref, rate)
+
+            def ref_median(key: str, ref_spreads: dict[str, Spread | None] = ref_spreads) -> float | None:
+                value = ref_spreads.get(key)
+                return value.median if value is not None else None
+
             if step is not None and ref_step is not None:
-                row["p50_ratio_to_reference"] = ratio(row["p50_ms"], ref_step["terminal"]["p50_ms"])
-                row["p99_ratio_to_reference"] = ratio(row["p99_ms"], ref_step["terminal"]["p99_ms"])
-                row["cpu_ratio_to_reference"] = ratio(row["cpu_ms_per_order_system"], _cpu_total(ref_step))
-            ref_at_max = target_spreads(ref, rate)["cpu_ms_per_order_at_max"]
-            if ref_at_max is not None and row.get("cpu_ms_per_order_at_max") is not None:
-                row["cpu_at_max_ratio_to_reference"] = ratio(
-                    row["cpu_ms_per_order_at_max"], ref_at_max.median
+                row["p50_ratio_to_reference"] = ratio(row["p50_ms"], ref_median("p50_ms"))
+                row["p99_ratio_to_reference"] = ratio(row["p99_ms"], ref_median("p99_ms"))
+                row["cpu_ratio_to_reference"] = ratio(
+                    row["cpu_ms_per_order_system"], ref_median("cpu_ms_per_order_system")
                 )
+            row["cpu_at_max_ratio_to_reference"] = ratio(
+                row.get("cpu_ms_per_order_at_max"), ref_median("cpu_ms_per_order_at_max")
+            )
         rows[name] = row
     return {"common_rate": rate, "targets": rows}
 
@@ -702,7 +705,9 @@ def build(results: dict[str, Any], out: Path) -> tuple[list[Block], list[Path]]:
         f"Latency CDF at {num(rate)} orders/s, log axis (solid: to terminal; dotted: to 202).",
     )
     b += img(
-        plots.latency_vs_rate(results, out), "Latency percentiles and completed throughput vs offered rate."
+        plots.latency_vs_rate(results, out),
+        "Latency percentiles and completed throughput vs offered rate (lines: the first capacity search, "
+        "its last step at each rate; faint dots: the other steps and searches).",
     )
     b += img(
         plots.resources(results, out, rate), f"CPU per completed order by process at {num(rate)} orders/s."
