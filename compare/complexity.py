@@ -34,6 +34,8 @@ MODULE_CATEGORY: dict[str, str] = {
     "outbox": "plumbing: outbox",
     "relay": "plumbing: relay",
     "consumer": "plumbing: consumer, dedup, ack, DLQ",
+    "deliveries": "plumbing: consumer, dedup, ack, DLQ",
+    "placement": "plumbing: outbox",
     "topology": "plumbing: broker topology",
     "messages": "plumbing: message formats",
     "client": "plumbing: workflow glue (client)",
