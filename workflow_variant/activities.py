@@ -15,6 +15,7 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity
 
+from common.db import autocommit
 from common.dedup import once
 from common.domain import DeductionOutcome, OrderConflict, PlaceOrder
 from common.faults import FaultPoint, Faults
@@ -39,7 +40,12 @@ def _attempt_id() -> str:
 
 
 class OrderActivities:
-    """Order-side activities, on the orders task queue, against wf_orders."""
+    """Order-side activities against wf_orders: local activities of the order worker (runs
+    started before that change call them as regular activities on the orders task queue).
+
+    Each is a single statement (INSERT .. ON CONFLICT .. RETURNING, then a read of the existing
+    row only if there was one; UPDATE .. WHERE status = 'PENDING'), so each runs in autocommit:
+    one round trip instead of BEGIN, statement, COMMIT, and just as atomic."""
 
     def __init__(self, engine: AsyncEngine, orders: OrderRepository, faults: Faults) -> None:
         self._engine = engine
@@ -51,7 +57,7 @@ class OrderActivities:
         async with heartbeating():
             await self._faults.hit(FaultPoint.ACTIVITY_START)
             try:
-                async with self._engine.begin() as conn:
+                async with autocommit(self._engine) as conn:  # one statement each, see class doc
                     _, created = await self._orders.add(conn, cmd)
             except OrderConflict:
                 return Recorded(created=False, conflict=True)
@@ -62,7 +68,7 @@ class OrderActivities:
     async def settle_order(self, outcome: DeductionOutcome) -> bool:
         async with heartbeating():
             await self._faults.hit(FaultPoint.ACTIVITY_START)
-            async with self._engine.begin() as conn:
+            async with autocommit(self._engine) as conn:
                 changed = await self._orders.settle(conn, outcome)
             await self._faults.hit(FaultPoint.AFTER_SETTLE_COMMIT)
             return changed

@@ -26,12 +26,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from common.settings import Settings
 from common.temporal_dev import is_listening, remove_store, split_address
-from workflow_variant.client import connect
+from workflow_variant.client import connect_with_retry
 from workflow_variant.messages import ORDERS_QUEUE, WORKFLOW_NAME
 
 PARALLEL_RPCS = 16
 DELETE_TIMEOUT_S = 180.0
 POLL_S = 0.3
+CONNECT_TIMEOUT_S = 60.0
 
 
 async def reset_temporal(settings: Settings) -> str:
@@ -43,7 +44,9 @@ async def reset_temporal(settings: Settings) -> str:
         return f"Temporal: nothing listens at {settings.temporal_address}; " + (
             f"removed the dev server's store {store}" if removed else f"no dev server store at {store}"
         )
-    client = await connect(settings)
+    # A dev server just started (by `up`) listens a moment before its frontend is healthy
+    # ("Frontend is not healthy yet"): wait for it as the workers do, but not forever.
+    client = await asyncio.wait_for(connect_with_retry(settings, "reset"), CONNECT_TIMEOUT_S)
     queue = settings.task_queue(ORDERS_QUEUE)
     count = await delete_workflows(client, f"WorkflowType = '{WORKFLOW_NAME}' AND TaskQueue = '{queue}'")
     return f"Temporal: deleted {count} workflow runs of task queue {queue} at {settings.temporal_address}"

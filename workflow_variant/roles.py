@@ -70,7 +70,8 @@ async def order_worker(settings: Settings, faults: Faults) -> None:
             task_queue=settings.task_queue(ORDERS_QUEUE),
             workflows=[OrderWorkflow],
             activities=[activities.record_order, activities.settle_order],
-            max_concurrent_activities=ACTIVITY_SLOTS,
+            max_concurrent_activities=ACTIVITY_SLOTS,  # runs started before the local steps
+            max_concurrent_local_activities=ACTIVITY_SLOTS,
             sticky_queue_schedule_to_start_timeout=STICKY_TIMEOUT,
             graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
         )

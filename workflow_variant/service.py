@@ -39,6 +39,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.api import DependencyUnavailable, OrderService, ServiceFactory
+from common.db import autocommit
 from common.domain import Order, OrderConflict, OrderStatus, PlaceOrder
 from common.faults import FaultPoint, Faults
 from common.service import OrderServiceBase
@@ -130,10 +131,18 @@ class WorkflowOrderService(OrderServiceBase):
 
     async def _recorded_if_readable(self, cmd: PlaceOrder) -> Order | None:
         try:
-            stored = await super().get_order(cmd.order_id)
+            stored = await self._stored(cmd.order_id)
         except _DB_DOWN:
             return None  # orders database down: accept anyway; the workflow still checks the body
         return _check_body(stored, cmd)
+
+    async def _stored(self, order_id: str) -> Order | None:
+        """t_order's row, read in autocommit: one round trip (a plain connection would add a
+        BEGIN and a ROLLBACK around the SELECT). On every POST, before the start: only t_order
+        knows an id whose workflow already left Temporal (another body -> 409; the stored order
+        -> answered without a new run), and a start cannot tell that case from a first one."""
+        async with autocommit(self.orders_db) as conn:
+            return await self.orders.get(conn, order_id)
 
     async def _start(self, cmd: PlaceOrder, reuse: WorkflowIDReusePolicy) -> None:
         inp = OrderWorkflowInput(order=cmd, inventory_task_queue=self._settings.task_queue(INVENTORY_QUEUE))
@@ -155,7 +164,7 @@ class WorkflowOrderService(OrderServiceBase):
         description = await self._describe(cmd.order_id)
         if description is None:  # its closed run was dropped by retention just now
             raise DependencyUnavailable("workflow vanished while starting; retry")
-        recorded = _check_body(await super().get_order(cmd.order_id), cmd)  # read after describe
+        recorded = _check_body(await self._stored(cmd.order_id), cmd)  # read after describe
         if recorded is not None and recorded.status.terminal:
             return recorded
         if recorded is None and await description.memo_value(MEMO_FINGERPRINT, None) != cmd.fingerprint():
@@ -206,7 +215,7 @@ class WorkflowOrderService(OrderServiceBase):
     async def get_order(self, order_id: str) -> Order | None:
         """t_order first; before the record activity ran, the workflow's memo says PENDING; a
         closed workflow without a row is a 409 that says why (never a PENDING forever)."""
-        stored = await super().get_order(order_id)
+        stored = await self._stored(order_id)
         if stored is not None:
             return stored
         description = await self._describe(order_id)
@@ -215,7 +224,7 @@ class WorkflowOrderService(OrderServiceBase):
         memo = await description.memo_value(MEMO_ORDER, None)
         if description.status == WorkflowExecutionStatus.RUNNING:
             return None if memo is None else _pending(PlaceOrder.model_validate(memo))
-        stored = await super().get_order(order_id)  # recorded and settled since the first read
+        stored = await self._stored(order_id)  # recorded and settled since the first read
         if stored is not None:
             return stored
         raise await self._not_processed(order_id, description)

@@ -3,11 +3,16 @@
     .venv/bin/python -m tests.workflow.capture_histories
 
 Starts a private Temporal dev server and the variant (fresh databases, dropped afterwards), runs
-one order through each path of OrderWorkflow -- confirmed after a retried deduction, confirmed,
-rejected, unknown SKU, id conflict -- and writes each history. Refresh them only on purpose:
-they are what test_replay.py holds new workflow code to. After a deliberate, incompatible change
-to the workflow, keep the old files (running workflows still need them) or version the workflow
-with workflow.patched().
+one order through each path of OrderWorkflow -- confirmed after a retried record and a retried
+deduction, confirmed, rejected, unknown SKU, id conflict -- and writes each history as
+`<PREFIX><case>.json`. Refresh them only on purpose: they are what test_replay.py holds new
+workflow code to. After a deliberate, incompatible change to the workflow, keep the old files
+(running workflows still need them), version the workflow with workflow.patched() and capture
+the new path under a new PREFIX.
+
+Files: `<case>.json` were captured before the order-side steps became local activities (regular
+activities on the orders task queue); `local_<case>.json` after (patch
+workflow.LOCAL_ORDER_STEPS).
 """
 
 from __future__ import annotations
@@ -30,10 +35,15 @@ from workflow_variant.messages import INVENTORY_QUEUE, ORDERS_QUEUE, OrderWorkfl
 from workflow_variant.workflow import OrderWorkflow
 
 HISTORIES = Path(__file__).with_name("histories")
+PREFIX = "local_"  # the current path: record and settle as local activities
 
 
 async def capture() -> None:
-    faults = {"CC_FAULTS": "inventory-worker/after_deduct_commit=raise,times=1"}
+    # the first order's record and deduction each fail once after their commit (then retried)
+    faults = {
+        "CC_FAULTS": "order-worker/after_order_commit=raise,times=1;"
+        "inventory-worker/after_deduct_commit=raise,times=1"
+    }
     async with workflow_stack("h", persist=False, env=faults) as (settings, process):
         await _run_orders(settings, process.base_url, settings.db_prefix)
 
@@ -42,7 +52,7 @@ async def _run_orders(settings: Settings, base_url: str, prefix: str) -> None:
     client = await connect(settings)
     orders_db = engine_for(settings, settings.database("wf", "orders"), pool_size=1)
     cases = {
-        "confirmed_after_retry": [{"sku": "apple", "quantity": 2}],  # first deduction: fault fires
+        "confirmed_after_retry": [{"sku": "apple", "quantity": 2}],  # the faults fire here
         "confirmed": [{"sku": "apple", "quantity": 1}, {"sku": "pear", "quantity": 1}],
         "rejected": [{"sku": "pear", "quantity": 50}],
         "unknown_sku": [{"sku": "ghost", "quantity": 1}],
@@ -72,7 +82,7 @@ async def _run_orders(settings: Settings, base_url: str, prefix: str) -> None:
     HISTORIES.mkdir(exist_ok=True)
     for name in cases:
         history = await client.get_workflow_handle(workflow_id(f"{prefix}{name}")).fetch_history()
-        path = HISTORIES / f"{name}.json"
+        path = HISTORIES / f"{PREFIX}{name}.json"
         path.write_text(json.dumps(history.to_json_dict(), indent=1) + "\n")
         print(f"wrote {path} ({len(history.events)} events)")
 

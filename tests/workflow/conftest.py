@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 
 from common.settings import Settings
 from common.temporal_dev import QUICK_DELETES, start_dev_server
@@ -25,6 +26,18 @@ from compare.target import WORKFLOW
 from tests.support import VariantRun, free_port, variant_runs
 from workflow_variant.client import connect
 from workflow_variant.messages import workflow_id
+
+LOCAL_ACTIVITY_MARKER = "core_local_activity"  # the SDK core's marker for a local activity's result
+
+
+def local_activity_markers(history: WorkflowHistory) -> list[dict[str, object]]:
+    """What each local activity marker says of its activity (activity_type, attempt, ...)."""
+    return [
+        json.loads(e.marker_recorded_event_attributes.details["data"].payloads[0].data)
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and e.marker_recorded_event_attributes.marker_name == LOCAL_ACTIVITY_MARKER
+    ]
 
 
 @dataclass
@@ -91,27 +104,42 @@ class WfRun(VariantRun):
             self.inventory_db, "SELECT count(*) FROM t_deduction_log WHERE order_id = :o", o=self.oid(name)
         )
 
-    async def attempts(self, name: str, activity: str) -> int:
-        """How many attempts the server started for `activity`, from the history of the finished
-        workflow (a retried activity's started event is written only when it closes)."""
+    async def history(self, name: str) -> WorkflowHistory:
+        """The finished workflow's history (waits for it to finish)."""
         handle = self.temporal.get_workflow_handle(workflow_id(self.oid(name)))
         await asyncio.wait_for(handle.result(), 60)
-        history = await handle.fetch_history()
+        return await handle.fetch_history()
+
+    async def attempts(self, name: str, activity: str) -> int:
+        """How many attempts of `activity` the history shows. A regular activity: its started
+        event (written only when the attempt closes) carries the last attempt number. A local
+        activity: its marker carries the attempt that completed (retries within one workflow
+        task; a retry after the worker died starts again at 1, see lost_workflow_tasks)."""
+        history = await self.history(name)
         scheduled = {
             e.event_id
             for e in history.events
             if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
             and e.activity_task_scheduled_event_attributes.activity_type.name == activity
         }
-        return max(
-            (
-                e.activity_task_started_event_attributes.attempt
-                for e in history.events
-                if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
-                and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
-            ),
-            default=0,
+        regular = (
+            e.activity_task_started_event_attributes.attempt
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+            and e.activity_task_started_event_attributes.scheduled_event_id in scheduled
         )
+        local = (
+            int(marker["attempt"])
+            for marker in local_activity_markers(history)
+            if marker["activity_type"] == activity
+        )
+        return max((*regular, *local), default=0)
+
+    async def lost_workflow_tasks(self, name: str) -> int:
+        """Workflow tasks that timed out or failed: e.g. their worker died while running a local
+        activity, which the next workflow task then ran again."""
+        lost = {EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED}
+        return sum(1 for e in (await self.history(name)).events if e.event_type in lost)
 
     def kill_role(self, role: str) -> int:
         return self.process.signal_role(role, signal.SIGKILL)

@@ -92,7 +92,10 @@ async def test_order_worker_crash_after_order_commit_still_completes(start_wf: S
     assert (await wf.place("c1", [{"sku": "apple", "quantity": 1}])).status_code == 202
     await wf.wait_terminal(["c1"])
     assert (await wf.order("c1"))["status"] == "CONFIRMED"
-    assert await wf.attempts("c1", "record_order") >= 2
+    # record_order is a local activity: its workflow task died with the worker, timed out, and
+    # the next one (on the restarted worker) recorded the order again (finding the row)
+    assert await wf.lost_workflow_tasks("c1") >= 1
+    assert await wf.attempts("c1", "record_order") >= 1
     assert await wf.deducted("c1") == 1
 
 
