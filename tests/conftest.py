@@ -1,7 +1,9 @@
 """Fixtures: real PostgreSQL and RabbitMQ (local servers when reachable, testcontainers else).
 
 Every test session gets its own database names, exchange/queue names and task-queue names
-(a random prefix), so runs never collide with each other or with a developer's `up`.
+(a random prefix), so runs never collide with each other or with a developer's `up`. Under
+pytest-xdist each worker is a session of its own: own prefixes, own private servers (`sandbox`,
+the workflow tests' Temporal dev server), own temporary directories.
 """
 
 from __future__ import annotations
@@ -17,6 +19,14 @@ import pytest
 
 from common.settings import Settings
 from compare.sandbox import Dependency, Sandbox
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tier first, each tier in collection order: with `-n 2 --dist loadfile
+    --no-loadscope-reorder` the workers take files in this order, so the long fault and
+    end-to-end runs start at once and the short files fill in at the end. The order is the same
+    in every worker (xdist checks that)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def _reachable(url: str, default_port: int) -> bool:

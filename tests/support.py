@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import drop_database, engine_for
 from common.settings import Settings
+from compare.sandbox import free_port as sandbox_free_port
 from compare.target import Variant, VariantProcess, settings_env
 from tests.conftest import fresh_settings
 
@@ -24,9 +24,10 @@ __all__ = ["VariantProcess", "VariantRun", "free_port", "settings_env", "variant
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A free port below the ephemeral range (compare.sandbox.free_port), so that no socket bound
+    to port 0 (a client, a fault proxy, in this or another xdist worker) takes it before the
+    server it is meant for binds it; port + 1000 is free too, for a Temporal dev server's UI."""
+    return sandbox_free_port(also_free=(1000,))
 
 
 async def wait_until(

@@ -24,7 +24,7 @@ from compare.sandbox import Sandbox
 from compare.target import VARIANTS, VariantProcess, settings_env
 from tests.support import free_port
 
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 ROOT = Path(__file__).resolve().parents[2]
 
 Deploy = Callable[[str], Awaitable[Deployment]]

@@ -19,7 +19,7 @@ from compare.scenario import CONTROLS
 
 ORDERS = 60
 RECOVERY_S = 30.0
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
 async def _run(

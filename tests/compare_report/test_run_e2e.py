@@ -23,6 +23,8 @@ from tests.support import free_port
 
 from .test_units import _results
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -15,6 +15,8 @@ from compare.inspect_run import leftovers, operator_view
 from compare.load import put_stock
 from compare.stage import staged
 
+pytestmark = pytest.mark.slow
+
 TINY = QUICK.model_copy(
     update={
         "rates": [5.0],

@@ -16,6 +16,8 @@ from tests.contract.fuzz import run_fuzzer
 from tests.mq.conftest import MqRun
 from tests.support import variant_runs
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 async def mq(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[MqRun]:

@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import aio_pika
+import pytest
 from sqlalchemy import text
 
 from mq_variant import topology
 from tests.mq.conftest import MqRun, StartMq
 from tests.mq.test_faults import assert_no_double_deduction, wait_for_log
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 SKUS = ("apple", "pear", "plum")
 

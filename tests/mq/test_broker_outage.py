@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from compare.sandbox import PrivateRabbit
 from tests.mq.conftest import StartMq
 from tests.mq.test_faults import assert_no_double_deduction
+
+pytestmark = pytest.mark.slow
 
 ONE_APPLE = [{"sku": "apple", "quantity": 1}]
 

@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from compare.sandbox import PrivatePostgres
 from tests.mq.conftest import StartMq
 from tests.mq.test_faults import assert_no_double_deduction
+
+pytestmark = pytest.mark.slow
 
 ONE_APPLE = [{"sku": "apple", "quantity": 1}]
 

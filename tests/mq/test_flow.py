@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.mq.conftest import StartMq
+
+pytestmark = pytest.mark.slow
 
 
 async def test_happy_path_confirms_and_deducts(start_mq: StartMq) -> None:

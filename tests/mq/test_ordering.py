@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import aio_pika
+import pytest
 from sqlalchemy import text
 
 from common.db import drop_database, engine_for
@@ -26,6 +27,8 @@ from mq_variant.init import init
 from tests.conftest import fresh_settings
 from tests.mq.conftest import delete_topology
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 
 def start_relay(settings: Settings, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -7,11 +7,14 @@ import json
 import uuid
 
 import aio_pika
+import pytest
 from sqlalchemy import text
 
 from mq_variant import topology
 from tests.mq.conftest import MqRun, StartMq
 from tests.support import wait_until
+
+pytestmark = pytest.mark.slow
 
 ONE_APPLE = [{"sku": "apple", "quantity": 1}]
 

@@ -19,6 +19,8 @@ from tests.contract.fuzz import run_fuzzer
 from tests.support import variant_runs
 from tests.workflow.conftest import WfRun
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 async def wf(

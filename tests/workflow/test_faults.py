@@ -14,12 +14,15 @@ import signal
 from urllib.parse import urlparse
 
 import httpx
+import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
 from compare.proxy import Down, FaultProxy
 from tests.support import wait_until
 from tests.workflow.conftest import DevServer, StartWf, WfRun
 from workflow_variant.messages import workflow_id
+
+pytestmark = pytest.mark.slow
 
 
 async def _wait_deducted(wf: WfRun, name: str) -> None:

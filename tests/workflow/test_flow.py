@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from temporalio.client import Client
 from temporalio.worker import Replayer
 
@@ -14,6 +15,8 @@ from tests.workflow.conftest import StartWf
 from workflow_variant.client import DATA_CONVERTER
 from workflow_variant.messages import workflow_id
 from workflow_variant.workflow import OrderWorkflow
+
+pytestmark = pytest.mark.slow
 
 
 async def test_happy_path_confirms_and_deducts(start_wf: StartWf) -> None:

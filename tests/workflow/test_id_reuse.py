@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+import pytest
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
@@ -17,6 +18,8 @@ from tests.support import wait_until
 from tests.workflow.conftest import StartWf, WfRun
 from workflow_variant.messages import workflow_id
 from workflow_variant.schema import DB_CODE, inventory_schema, orders_schema
+
+pytestmark = pytest.mark.slow
 
 APPLE_2 = [{"sku": "apple", "quantity": 2}]
 APPLE_5 = [{"sku": "apple", "quantity": 5}]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import psutil
+import pytest
 
 from common.settings import Settings
 from common.supervisor import read_pid
@@ -18,6 +19,8 @@ from compare.target import settings_env
 from tests.conftest import fresh_settings
 from tests.support import free_port, wait_until
 from tests.workflow.conftest import StartWf, WfRun
+
+pytestmark = pytest.mark.slow
 
 LINES = [{"sku": "apple", "quantity": 1}]
 

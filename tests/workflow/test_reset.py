@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
 from temporalio.client import Client
 
 from common.db import drop_database, engine_for
@@ -21,6 +22,8 @@ from tests.support import free_port
 from tests.workflow.conftest import WfRun
 from workflow_variant.client import connect
 from workflow_variant.messages import workflow_id
+
+pytestmark = pytest.mark.slow
 
 LINES = [{"sku": "apple", "quantity": 1}]
 
