@@ -25,11 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import shutil
 import uuid
+from collections.abc import AsyncIterator
 
 SUBNET = "10.231"
+LOCK_FILE = "/tmp/cc-netns.lock"
 
 
 class NetnsUnavailable(RuntimeError):
@@ -45,6 +48,18 @@ async def _ip(*args: str) -> str:
     if proc.returncode != 0:
         raise NetnsUnavailable(f"ip {' '.join(args)}: {text.strip()}")
     return text
+
+
+@contextlib.asynccontextmanager
+async def _subnet_lock() -> AsyncIterator[None]:
+    """Machine-wide: choosing a free /30 and assigning it is two steps, and `ip` accepts the same
+    address twice, so two runs creating namespaces at once could share a subnet and misroute."""
+    with open(LOCK_FILE, "a") as handle:  # noqa: ASYNC230 (a lock file: opened, never read)
+        await asyncio.to_thread(fcntl.flock, handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def available() -> bool:
@@ -72,28 +87,26 @@ class RoleNamespace:
     async def create(cls) -> RoleNamespace:
         if not available():
             raise NetnsUnavailable("network namespaces need root and iproute2")
-        used = await _ip("-o", "-4", "addr", "show")
-        k = next(
-            (k for k in range(1, 250) if f" {SUBNET}.{k}." not in used and f"inet {SUBNET}.{k}." not in used),
-            None,
-        )
-        if k is None:
-            raise NetnsUnavailable(f"no free {SUBNET}.k.0/30 subnet")
         await _ip("route", "replace", "blackhole", f"{SUBNET}.0.0/16")  # never leave this machine
-        tag = uuid.uuid4().hex[:6]
-        ns = cls(f"cc{tag}", f"cch{tag}", f"ccn{tag}", k)
-        await _ip("netns", "add", ns.name)
-        try:
-            await _ip("link", "add", ns.host_if, "type", "veth", "peer", "name", ns.ns_if)
-            await _ip("link", "set", ns.ns_if, "netns", ns.name)
-            await _ip("addr", "add", f"{ns.host_ip}/30", "dev", ns.host_if)
-            await _ip("link", "set", ns.host_if, "up")
-            await _ip("-n", ns.name, "addr", "add", f"{ns.ns_ip}/30", "dev", ns.ns_if)
-            await _ip("-n", ns.name, "link", "set", ns.ns_if, "up")
-            await _ip("-n", ns.name, "link", "set", "lo", "up")
-        except BaseException:
-            await ns.close()
-            raise
+        async with _subnet_lock():  # another run on this machine may be picking a subnet too
+            used = await _ip("-o", "-4", "addr", "show")
+            k = next((k for k in range(1, 250) if f"inet {SUBNET}.{k}." not in used), None)
+            if k is None:
+                raise NetnsUnavailable(f"no free {SUBNET}.k.0/30 subnet")
+            tag = uuid.uuid4().hex[:6]
+            ns = cls(f"cc{tag}", f"cch{tag}", f"ccn{tag}", k)
+            await _ip("netns", "add", ns.name)
+            try:
+                await _ip("link", "add", ns.host_if, "type", "veth", "peer", "name", ns.ns_if)
+                await _ip("link", "set", ns.ns_if, "netns", ns.name)
+                await _ip("addr", "add", f"{ns.host_ip}/30", "dev", ns.host_if)
+                await _ip("link", "set", ns.host_if, "up")
+                await _ip("-n", ns.name, "addr", "add", f"{ns.ns_ip}/30", "dev", ns.ns_if)
+                await _ip("-n", ns.name, "link", "set", ns.ns_if, "up")
+                await _ip("-n", ns.name, "link", "set", "lo", "up")
+            except BaseException:
+                await ns.close()
+                raise
         return ns
 
     async def partition(self) -> None:
