@@ -2,8 +2,9 @@
 
 Its SQLite store (when it has a file) runs in WAL mode with synchronous=NORMAL (SQLITE_PRAGMAS).
 Out of the box the dev server uses SQLite's rollback journal with synchronous=FULL: every
-commit of its single connection waits for several fsyncs, and that alone held it to about 2
-orders/s on the project's machine (5 ms per fsync; workflow tasks timing out at 5/s offered).
+commit of its single connection waits for several fsyncs (5 ms each on the project's machine),
+and that alone held the variant to about 4 orders/s, with persistence calls timing out already
+at 5/s offered (figures below).
 With WAL a commit appends to the log; with synchronous=NORMAL it is not fsynced until the next
 checkpoint. What that keeps and what it gives up:
 - a crash of the server PROCESS (SIGKILL, OOM, panic) loses nothing that was committed: the
@@ -34,9 +35,14 @@ QUICK_DELETES: Mapping[str, str] = {
 }
 
 
-# Measured on the project's 2-core machine (workflow variant, 10 orders/s offered): rollback
-# journal + FULL ~2 orders/s end to end; WAL + FULL (one fsync per commit) ~5/s; WAL + NORMAL
-# keeps up (see the module docstring for what it gives up).
+# Measured on the project's 2-core machine (shared, load 5-10; workflow variant as it was, three
+# regular activities): at 5 orders/s offered, POST-to-terminal p50 3.8 s with the defaults
+# (rollback journal + FULL; the server's persistence calls time out and are retried), 0.2 s with
+# WAL + FULL, 0.24 s with WAL + NORMAL; at 20/s offered, 4.4, 5.0 and 6.9 orders/s completed;
+# server CPU 112, 101 and 72 ms per order. With local order steps, WAL + FULL vs WAL + NORMAL:
+# server CPU 56-58 vs 40-55 ms per order. WAL + FULL also has a ceiling of its own: the server
+# writes through one connection, an estimated 12 write transactions per order at ~5 ms per
+# fsync here, so about 16 orders/s at best.
 SQLITE_PRAGMAS: Mapping[str, str] = {"journal_mode": "wal", "synchronous": "NORMAL"}
 
 

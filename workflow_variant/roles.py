@@ -37,6 +37,12 @@ GRACEFUL_SHUTDOWN = timedelta(seconds=5)
 # worker was killed, the task waits this long before falling back to the shared queue. The SDK
 # default is 10 s; our histories are ~25 events, so a replay elsewhere is cheap: fail over sooner.
 STICKY_TIMEOUT = timedelta(seconds=3)
+# Pollers, workflow-task slots and the sticky cache stay at the SDK defaults (5 workflow-task
+# polls, one of them on the shared queue; 5 activity polls; 1000 cached workflows, more than are
+# ever in flight). The machine, not the pollers, is the limit: at 20 orders/s on the project's
+# 2-core machine, 10 workflow-task polls split evenly and 10 activity polls completed 10.2
+# orders/s against 12.4 with the defaults, and more tasks went through the server's database
+# instead of straight to a waiting poll (sync matches 128 of 1708 against 442 of 1199).
 
 
 async def run_until_stopped(worker: Worker) -> None:

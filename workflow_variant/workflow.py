@@ -79,12 +79,14 @@ ACTIVITY_OPTIONS: dict[str, Any] = {
 #   keeps the workflow task alive while a long one runs).
 # - start_to_close 30 s per attempt, as above: one statement, but it may wait for a pool slot or
 #   for PostgreSQL's own command timeout (15 s) on a cut connection; the retry is safe.
-# - The same unlimited retry policy. Backoffs stay under the SDK's local_retry_threshold (1 min),
-#   so retries happen in the worker, which keeps the workflow task alive meanwhile; a database
-#   outage delays the order, never fails it.
+# - The same unlimited retry policy: a database outage delays the order, never fails it. Its
+#   backoff (capped at 10 s) stays under local_retry_threshold (1 min, the SDK default, stated
+#   here), so retries happen in the worker, which keeps the workflow task alive meanwhile; a
+#   longer backoff would be a durable timer in the history instead.
 LOCAL_ACTIVITY_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RETRY,
+    "local_retry_threshold": timedelta(minutes=1),
 }
 
 

@@ -7,17 +7,21 @@ The workflow runs in the SDK's sandbox here exactly as in the order-worker.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
 from common.domain import DeductionOutcome, OrderStatus, PlaceOrder
+from tests.workflow.conftest import local_activity_markers
 from workflow_variant.messages import (
     DEDUCT_STOCK,
     RECORD_ORDER,
@@ -34,6 +38,7 @@ class StandIns:
     """Activities with the real names and types, scripted per test."""
 
     conflict: bool = False
+    record_failures: int = 0  # infrastructure errors before the record succeeds
     deduct_failures: int = 0  # infrastructure errors before the deduction succeeds
     deduct_status: OrderStatus = OrderStatus.CONFIRMED
     invalid_input: bool = False
@@ -43,6 +48,9 @@ class StandIns:
     @activity.defn(name=RECORD_ORDER)
     async def record(self, cmd: PlaceOrder) -> Recorded:
         self.calls.append(RECORD_ORDER)
+        if self.record_failures > 0:
+            self.record_failures -= 1
+            raise ConnectionError("database unreachable")
         return Recorded(created=True, conflict=self.conflict)
 
     @activity.defn(name=DEDUCT_STOCK)
@@ -78,17 +86,25 @@ async def workers(client: Client, stand_ins: StandIns) -> AsyncIterator[tuple[st
         yield orders_q, inventory_q
 
 
-async def _run(client: Client, stand_ins: StandIns) -> DeductionOutcome:
+async def _start(client: Client, stand_ins: StandIns) -> WorkflowHandle[Any, DeductionOutcome]:
+    """Runs the workflow to its end; the handle (for its history)."""
     order = PlaceOrder(
         order_id=f"logic-{uuid.uuid4().hex}", customer_id="c", lines=[{"sku": "a", "quantity": 1}]
     )
     async with workers(client, stand_ins) as (orders_q, inventory_q):
-        return await client.execute_workflow(
+        handle = await client.start_workflow(
             OrderWorkflow.run,
             OrderWorkflowInput(order=order, inventory_task_queue=inventory_q),
             id=f"order-{order.order_id}",
             task_queue=orders_q,
         )
+        with contextlib.suppress(WorkflowFailureError):
+            await handle.result()
+    return handle
+
+
+async def _run(client: Client, stand_ins: StandIns) -> DeductionOutcome:
+    return await (await _start(client, stand_ins)).result()
 
 
 async def test_confirmed_runs_three_steps_in_order(temporal_client: Client) -> None:
@@ -97,6 +113,24 @@ async def test_confirmed_runs_three_steps_in_order(temporal_client: Client) -> N
     assert outcome.status is OrderStatus.CONFIRMED
     assert stand_ins.calls == [RECORD_ORDER, DEDUCT_STOCK, SETTLE_ORDER]
     assert stand_ins.settled == [outcome]
+
+
+async def test_order_side_steps_are_local_activities_retried_in_the_worker(temporal_client: Client) -> None:
+    """record and settle run inside the workflow task (markers, no activity tasks); a failing
+    record is retried with the workflow's retry policy until it succeeds."""
+    stand_ins = StandIns(record_failures=2)
+    handle = await _start(temporal_client, stand_ins)
+    assert (await handle.result()).status is OrderStatus.CONFIRMED
+    assert stand_ins.calls == [RECORD_ORDER] * 3 + [DEDUCT_STOCK, SETTLE_ORDER]
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert scheduled == [DEDUCT_STOCK]  # the only activity task: the inventory service's
+    markers = [m["activity_type"] for m in local_activity_markers(history)]
+    assert markers == [RECORD_ORDER, SETTLE_ORDER]
 
 
 async def test_rejection_is_settled_not_retried(temporal_client: Client) -> None:
