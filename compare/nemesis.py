@@ -32,6 +32,7 @@ def draw(profile: VariantProfile, seed: int, *, restarts: bool, steps: int = 6) 
     if rng.random() < 0.5:
         arm.append(ArmPoint(point=rng.choice(sorted(profile.points)), action="crash", times=1))
     deps = list(profile.dependencies)
+    restarting: set[str] = set()  # one restart per dependency: a second would overlap the first
 
     def one() -> TimedFault:
         kind = rng.choice(["kill", "pause", "partition", "lost-ack", "latency", "reset", "restart"])
@@ -55,7 +56,10 @@ def draw(profile: VariantProfile, seed: int, *, restarts: bool, steps: int = 6) 
         if kind == "latency":
             return NetworkFault(dependency=dep, toxic=Latency(seconds=0.15, jitter=0.1), seconds=seconds)
         if kind == "restart" and restarts:
-            return RestartDependency(dependency=dep, downtime_s=round(rng.uniform(1.0, 3.0), 1))
+            downtime = round(rng.uniform(1.0, 3.0), 1)
+            if dep not in restarting:
+                restarting.add(dep)
+                return RestartDependency(dependency=dep, downtime_s=downtime)
         return NetworkFault(dependency=dep, toxic=ResetPeer(seconds=0), seconds=0.5)
 
     times = sorted(round(rng.uniform(0.1, 0.8), 3) for _ in range(steps))
