@@ -1016,6 +1016,17 @@ def _spread_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]
     return b
 
 
+def _pressure_cells(p: dict[str, Any]) -> list[str]:
+    """CPU and IO pressure, busy cores, steal, load: the host table's measurement columns."""
+    return [
+        num(p.get("cpu_some_pct"), " %"),
+        num(p.get("io_some_pct"), " %"),
+        num(p.get("busy_cores")),
+        num(p.get("steal_pct"), " %"),
+        num(p.get("load1")),
+    ]
+
+
 def _host_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
     meta = results.get("meta", {})
     th = meta.get("pressure_thresholds")
@@ -1043,11 +1054,7 @@ def _host_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
                 [
                     label(name),
                     f"idle before search {srch['search'] + 1}",
-                    num(idle.get("cpu_some_pct"), " %"),
-                    num(idle.get("io_some_pct"), " %"),
-                    num(idle.get("busy_cores")),
-                    num(idle.get("steal_pct"), " %"),
-                    num(idle.get("load1")),
+                    *_pressure_cells(idle),
                     "; ".join(idle.get("flags", [])) or "ok",
                 ]
             )
@@ -1058,11 +1065,7 @@ def _host_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
                 [
                     label(name),
                     f"whole target ({num(whole.get('wall_s'), ' s')}, under load)",
-                    num(whole.get("cpu_some_pct"), " %"),
-                    num(whole.get("io_some_pct"), " %"),
-                    num(whole.get("busy_cores")),
-                    num(whole.get("steal_pct"), " %"),
-                    num(whole.get("load1")),
+                    *_pressure_cells(whole),
                     f"{flags.get('flagged_steps', 0)} of {flags.get('steps', 0)} steps flagged",
                 ]
             )
