@@ -411,10 +411,18 @@ async def search_capacity(
 
 
 async def _measure(st: Staged, cfg: BenchConfig, rate: float, tag: str) -> StepResult:
+    step, _, _ = await measure_step(st, cfg, rate, tag)
+    return step
+
+
+async def measure_step(
+    st: Staged, cfg: BenchConfig, rate: float, tag: str
+) -> tuple[StepResult, LoadRun, OrderTimes]:
+    """One step at `rate`: its summary, and the records and times it was computed from."""
     run, times, end, usage, host = await run_step(
         st, cfg, [Phase(duration_s=cfg.step_s, rate=rate)], tag, drain_timeout_s=cfg.drain_timeout_s
     )
-    return summarise(
+    step = summarise(
         run,
         times,
         offered_rate=rate,
@@ -423,6 +431,7 @@ async def _measure(st: Staged, cfg: BenchConfig, rate: float, tag: str) -> StepR
         resources=usage,
         bound_ms=cfg.p99_bound_ms,
     ).model_copy(update={"host": host})
+    return step, run, times
 
 
 def _fmt(ms: float | None) -> str:

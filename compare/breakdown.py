@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 from sqlalchemy import text
 
-from compare.bench import BenchConfig, Progress, StepResult, run_step, summarise
-from compare.load import Phase
+from compare.bench import BenchConfig, Progress, StepResult, measure_step
 from compare.stage import Staged
 
 STAGES = ("POST -> 202", "202 -> published", "published -> stock deducted", "stock deducted -> terminal")
@@ -167,18 +166,8 @@ async def measure_breakdown(
     async with contextlib.AsyncExitStack() as stack:
         if watch is not None:
             await stack.enter_async_context(watch)
-        run, times, end, usage, host = await run_step(
-            st, cfg, [Phase(duration_s=cfg.step_s, rate=rate)], tag, drain_timeout_s=cfg.drain_timeout_s
-        )
-    step = summarise(
-        run,
-        times,
-        offered_rate=rate,
-        duration_s=cfg.step_s,
-        window_end=end,
-        resources=usage,
-        bound_ms=cfg.p99_bound_ms,
-    ).model_copy(update={"host": host, "kind": "breakdown"})
+        step, run, times = await measure_step(st, cfg, rate, tag)
+    step = step.model_copy(update={"kind": "breakdown"})
     orders: list[Milestones] = []
     for rec in run.accepted:
         deducted = times.deducted_at.get(rec.order_id)
