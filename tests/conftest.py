@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 import pytest
 
 from common.settings import Settings
-from compare.sandbox import Dependency, Sandbox
+from compare.targets.sandbox import Dependency, Sandbox
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

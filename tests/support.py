@@ -1,4 +1,4 @@
-"""Helpers for integration tests: free ports and waiting. Variants run via compare.target."""
+"""Helpers for integration tests: free ports and waiting. Variants run via compare.targets.target."""
 
 from __future__ import annotations
 
@@ -16,15 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import drop_database, engine_for
 from common.settings import Settings
-from compare.sandbox import free_port as sandbox_free_port
-from compare.target import Variant, VariantProcess, settings_env
+from compare.targets.sandbox import free_port as sandbox_free_port
+from compare.targets.target import Variant, VariantProcess, settings_env
 from tests.conftest import fresh_settings
 
 __all__ = ["VariantProcess", "VariantRun", "free_port", "settings_env", "variant_runs", "wait_until"]
 
 
 def free_port() -> int:
-    """A free port below the ephemeral range (compare.sandbox.free_port), so that no socket bound
+    """A free port below the ephemeral range (compare.targets.sandbox.free_port), so that no socket bound
     to port 0 (a client, a fault proxy, in this or another xdist worker) takes it before the
     server it is meant for binds it; port + 1000 is free too, for a Temporal dev server's UI."""
     return sandbox_free_port(also_free=(1000,))

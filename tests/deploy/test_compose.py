@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from common.settings import Settings
-from compare.target import VARIANTS
+from compare.targets.target import VARIANTS
 from tests.deploy.compose import (
     BASE,
     OVERLAYS,

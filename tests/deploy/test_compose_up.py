@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 import pytest
 
-from compare.compose import ComposeProject
-from compare.roles import ComposeRoles
+from compare.targets.compose import ComposeProject
+from compare.targets.roles import ComposeRoles
 from tests.deploy.compose import BASE, ROOT, compose_binary, engine_problem
 from tests.support import free_port
 
@@ -138,7 +138,7 @@ def test_readme_curl_session_confirms_an_order_in_containers(project: Project) -
         assert http.get("/stock/sku-1").json()["quantity"] == 8
 
         # The fault suite's partition of a container: the role that deducts is cut off its network
-        # (compare.roles.ComposeRoles); an order waits, and goes through once the role is back.
+        # (compare.targets.roles.ComposeRoles); an order waits, and goes through once the role is back.
         role, service = DEDUCER[project.profile]
         env = project.env | {"COMPOSE_PROJECT_NAME": project.name}
         compose = ComposeProject(files=[BASE], profiles=[project.profile], project_dir=ROOT, env=env)

@@ -14,8 +14,8 @@ import aio_pika
 import pytest
 
 from common.settings import Settings
-from compare.sandbox import PrivatePostgres, PrivateRabbit
-from compare.target import MQ, settings_env
+from compare.targets.sandbox import PrivatePostgres, PrivateRabbit
+from compare.targets.target import MQ, settings_env
 from mq_variant import topology
 from tests.support import VariantRun, variant_runs
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from common.settings import Settings
-from compare.target import MQ
+from compare.targets.target import MQ
 from tests.contract.body import check_chunked_body_limit
 from tests.contract.fuzz import run_fuzzer
 from tests.mq.conftest import MqRun

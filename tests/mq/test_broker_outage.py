@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from compare.sandbox import PrivateRabbit
+from compare.targets.sandbox import PrivateRabbit
 from tests.mq.conftest import StartMq
 from tests.mq.test_faults import assert_no_double_deduction
 

@@ -9,7 +9,7 @@ import asyncio
 import httpx
 import pytest
 
-from compare.sandbox import PrivatePostgres
+from compare.targets.sandbox import PrivatePostgres
 from tests.mq.conftest import StartMq
 from tests.mq.test_faults import assert_no_double_deduction
 

@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from common.db import drop_database, engine_for
 from common.settings import Settings
-from compare.target import settings_env
+from compare.targets.target import settings_env
 from mq_variant import topology
 from mq_variant.init import init
 from tests.conftest import fresh_settings

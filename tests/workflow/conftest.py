@@ -22,7 +22,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from common.settings import Settings
 from common.temporal_dev import QUICK_DELETES, start_dev_server
-from compare.target import WORKFLOW
+from compare.targets.target import WORKFLOW
 from tests.support import VariantRun, free_port, variant_runs
 from workflow_variant.client import connect
 from workflow_variant.messages import workflow_id

@@ -14,7 +14,7 @@ from pathlib import Path
 from common.db import drop_database
 from common.settings import Settings
 from common.temporal_dev import start_dev_server
-from compare.target import WORKFLOW, VariantProcess
+from compare.targets.target import WORKFLOW, VariantProcess
 from tests.support import free_port
 
 

@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import Client
 
 from common.settings import Settings
-from compare.target import WORKFLOW
+from compare.targets.target import WORKFLOW
 from tests.contract.body import check_chunked_body_limit
 from tests.contract.fuzz import run_fuzzer
 from tests.support import variant_runs

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from temporalio.service import RPCError, RPCStatusCode
 
-from compare.proxy import Down, FaultProxy
+from compare.faults.proxy import Down, FaultProxy
 from tests.support import wait_until
 from tests.workflow.conftest import DevServer, StartWf, WfRun
 from workflow_variant.messages import workflow_id

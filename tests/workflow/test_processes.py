@@ -15,7 +15,7 @@ import pytest
 
 from common.settings import Settings
 from common.supervisor import read_pid
-from compare.target import settings_env
+from compare.targets.target import settings_env
 from tests.conftest import fresh_settings
 from tests.support import free_port, wait_until
 from tests.workflow.conftest import StartWf, WfRun

@@ -16,7 +16,7 @@ from temporalio.client import Client
 
 from common.db import drop_database, engine_for
 from common.settings import Settings
-from compare.target import WORKFLOW, VariantProcess, settings_env
+from compare.targets.target import WORKFLOW, VariantProcess, settings_env
 from tests.conftest import fresh_settings
 from tests.support import free_port
 from tests.workflow.conftest import WfRun
