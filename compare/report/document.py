@@ -56,6 +56,11 @@ class Box:
     items: list[str]
 
 
+def image(path: Path | None, caption: str) -> list[Img]:
+    """The plot as a block, or nothing when there was nothing to plot."""
+    return [] if path is None else [Img(path, caption)]
+
+
 Block = H | P | Table | Img | Pre | Ul | Box
 LINK = re.compile(r"\[([^\]]+)\]\(#([\w-]+)\)")
 FAILED = "FAILED:"  # a list item that starts so is a failed check: red in HTML, bold in Markdown

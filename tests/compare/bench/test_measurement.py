@@ -14,7 +14,9 @@ from compare.bench.burst import BacklogSample, peak_shaving
 from compare.bench.capacity import capacity_search
 from compare.bench.pressure import Snapshot, between, idle_flags, judged, parse_psi, parse_stat, snapshot
 from compare.bench.spread import claim, spread
-from compare.report.render import render, summary, verdict
+from compare.report.render import render
+from compare.report.summary import summary
+from compare.report.verdict import verdict
 from tests.compare.fake_results import fake_results, fake_step
 
 # --------------------------------------------------------------------------- capacity search

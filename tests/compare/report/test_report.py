@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from compare.report.complexity import analyse_package, category, code_lines
-from compare.report.render import common_rate, render
+from compare.report.render import render
+from compare.report.summary import common_rate
 from tests.compare.fake_results import fake_results
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -140,7 +141,8 @@ def _disturbed(**counts: int | None) -> dict:
 
 
 def test_no_lost_order_is_claimed_only_when_every_accepted_order_is_terminal() -> None:
-    from compare.report.render import summary, verdict
+    from compare.report.summary import summary
+    from compare.report.verdict import verdict
 
     cases = {
         "clean": (_disturbed(accepted=50, accepted_missing=0, accepted_pending=0), "no lost order"),
