@@ -6,6 +6,7 @@ path, or None when the results hold no data for it.
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+from matplotlib.colors import to_hex
 
+# One colour per target, in every plot (lines, tick labels); nothing else is drawn in these colours.
 COLORS = {"reference": "#7f7f7f", "mq": "#1f77b4", "workflow": "#d62728", "workflow-memory": "#ff9896"}
+OTHER_TARGET = "#8c564b"  # a target this table does not know
 LABELS = {
     "reference": "reference (UNSAFE)",
     "mq": "MQ (outbox + RabbitMQ + dedup)",
@@ -22,14 +26,37 @@ LABELS = {
     "workflow-memory": "Temporal workflow, in-memory dev server (NOT durable)",
 }
 DPI = 100
+# Colours for what is not a target (process groups, stages, fault windows): tab20 without the targets'.
+PALETTE = tuple(
+    hex_
+    for hex_ in (to_hex(c) for c in plt.get_cmap("tab20").colors)
+    if hex_ not in (*COLORS.values(), OTHER_TARGET)
+)
 
 
 def label(name: str) -> str:
     return LABELS.get(name, name)
 
 
+def color(name: str) -> str:
+    """The target's colour; a control column ("mq:no-dedup") takes its variant's."""
+    return COLORS.get(name) or COLORS.get(name.split(":", 1)[0], OTHER_TARGET)
+
+
+def wrapped(text: str, width: int = 22) -> str:
+    """A tick label broken into lines, so that neighbours do not run into each other."""
+    return "\n".join(textwrap.wrap(text, width)) or text
+
+
+def color_ticks(labels: list[Any], names: list[str]) -> None:
+    """Tick labels in their target's colour (the same colour as the target's lines elsewhere)."""
+    for tick, name in zip(labels, names, strict=True):
+        tick.set_color(color(name))
+
+
 def _save(fig: Any, path: Path) -> Path:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # a constrained figure (legend outside) lays itself out
+        fig.tight_layout()
     fig.savefig(path, dpi=DPI, bbox_inches="tight")
     plt.close(fig)
     return path
@@ -57,7 +84,7 @@ def latency_cdf(results: dict[str, Any], out: Path, rate: float | None) -> Path 
             cdf = step[key]["cdf"]
             if cdf:
                 xs, ys = zip(*cdf, strict=True)
-                ax.plot(xs, ys, style, color=COLORS.get(name), label=f"{label(name)}: {what}")
+                ax.plot(xs, ys, style, color=color(name), label=f"{label(name)}: {what}")
                 drawn = True
     if not drawn:
         plt.close(fig)
@@ -91,7 +118,7 @@ def latency_vs_rate(results: dict[str, Any], out: Path) -> Path | None:
                 rates,
                 [s["terminal"][key] for s in first],
                 style,
-                color=COLORS.get(name),
+                color=color(name),
                 label=f"{label(name)} {key[:3]}",
             )
             if later:
@@ -99,18 +126,16 @@ def latency_vs_rate(results: dict[str, Any], out: Path) -> Path | None:
                     [s["offered_rate"] for s in later],
                     [s["terminal"][key] for s in later],
                     style[0],
-                    color=COLORS.get(name),
+                    color=color(name),
                     alpha=0.4,
                 )
-        ax2.plot(
-            rates, [s["completed_per_s"] for s in first], "o-", color=COLORS.get(name), label=label(name)
-        )
+        ax2.plot(rates, [s["completed_per_s"] for s in first], "o-", color=color(name), label=label(name))
         if later:
             ax2.plot(
                 [s["offered_rate"] for s in later],
                 [s["completed_per_s"] for s in later],
                 "o",
-                color=COLORS.get(name),
+                color=color(name),
                 alpha=0.4,
             )
     if bound:
@@ -158,7 +183,7 @@ def burst(results: dict[str, Any], out: Path, name: str) -> Path | None:
     if not data:
         return None
     fig, (ax, ax_b, ax_lat) = plt.subplots(3, 1, figsize=(9, 8), sharex=True)
-    _timeline_axes(ax, ax_lat, data["timeline"], COLORS.get(name))
+    _timeline_axes(ax, ax_lat, data["timeline"], color(name))
     samples = data["backlog"]
     ts = [s["t"] for s in samples]
     ax_b.plot(ts, [s["pending"] for s in samples], color="black", label="orders PENDING")
@@ -197,13 +222,13 @@ def burst(results: dict[str, Any], out: Path, name: str) -> Path | None:
     return _save(fig, out / f"burst_{name}.png")
 
 
-STAGE_COLORS = ("#2ca02c", "#9467bd", "#ff7f0e", "#1f77b4")
+STAGE_COLORS = ("#2ca02c", "#9467bd", "#ff7f0e", "#17becf")  # none of them a target's
 
 
 def breakdown(results: dict[str, Any], out: Path) -> Path | None:
     """Stacked bars: mean ms per stage, one bar per variant and rate."""
     bars = [
-        (f"{label(n)}\n{bd['rate']:g}/s ({bd['label']})", bd)
+        (n, f"{wrapped(label(n), 18)}\n{bd['rate']:g}/s ({bd['label']})", bd)
         for n, t in results.get("targets", {}).items()
         for bd in t.get("breakdown") or []
         if bd.get("stages")
@@ -211,21 +236,24 @@ def breakdown(results: dict[str, Any], out: Path) -> Path | None:
     if not bars:
         return None
     fig, ax = plt.subplots(figsize=(max(7, 2.2 * len(bars) + 3), 5))
-    names = [b[0] for b in bars]
+    at = list(range(len(bars)))
     bottom = [0.0] * len(bars)
-    stages = [s["stage"] for s in bars[0][1]["stages"]]
+    stages = [s["stage"] for s in bars[0][2]["stages"]]
+    tallest = max(1.0, max(bd["total"]["mean_ms"] or 0 for _, _, bd in bars))
     for k, stage in enumerate(stages):
         # A stage whose mean came out negative (published after deducted) is drawn as 0.
-        values = [max(bd["stages"][k]["mean_ms"] or 0.0, 0.0) for _, bd in bars]
-        ax.bar(names, values, bottom=bottom, label=stage, color=STAGE_COLORS[k % len(STAGE_COLORS)])
+        values = [max(bd["stages"][k]["mean_ms"] or 0.0, 0.0) for _, _, bd in bars]
+        ax.bar(at, values, bottom=bottom, label=stage, color=STAGE_COLORS[k % len(STAGE_COLORS)])
         for i, v in enumerate(values):
-            if v >= 0.06 * max(1.0, max(bd["total"]["mean_ms"] or 0 for _, bd in bars)):
+            if v >= 0.06 * tallest:
                 ax.text(
                     i, bottom[i] + v / 2, f"{v:,.0f}", ha="center", va="center", fontsize=8, color="white"
                 )
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-    for i, (_, bd) in enumerate(bars):
+    for i, (_, _, bd) in enumerate(bars):
         ax.text(i, bottom[i], f"{bd['total']['mean_ms']:,.0f} ms", ha="center", va="bottom", fontsize=9)
+    ax.set_xticks(at, [text for _, text, _ in bars], fontsize=9)
+    color_ticks(ax.get_xticklabels(), [n for n, _, _ in bars])
     ax.set_ylabel("mean ms from the scheduled send time")
     ax.set_title("Latency breakdown per stage (means; the workflow's 'published' is 0 by design)")
     ax.grid(True, axis="y", alpha=0.3)
@@ -238,13 +266,12 @@ def over_time(results: dict[str, Any], out: Path, name: str) -> Path | None:
     if not data:
         return None
     fig, (ax, ax_lat) = plt.subplots(2, 1, figsize=(9, 6), sharex=True)
-    _timeline_axes(ax, ax_lat, data["timeline"], COLORS.get(name))
+    _timeline_axes(ax, ax_lat, data["timeline"], color(name))
+    shades = ("#ff7f0e", "#9467bd")  # not a target's colour: the line in this plot is the target's
     for i, w in enumerate(data["windows"]):
         for a in (ax, ax_lat):
-            a.axvspan(w["start"], max(w["end"], w["start"] + 0.3), color=("red", "purple")[i % 2], alpha=0.15)
-        ax.annotate(
-            w["label"], (w["start"], ax.get_ylim()[1] * 0.92), fontsize=7, color=("red", "purple")[i % 2]
-        )
+            a.axvspan(w["start"], max(w["end"], w["start"] + 0.3), color=shades[i % 2], alpha=0.15)
+        ax.annotate(w["label"], (w["start"], ax.get_ylim()[1] * 0.92), fontsize=7, color=shades[i % 2])
     ax.set_title(f"{label(name)}: throughput and latency over time at {data['rate']:g}/s, faults shaded")
     ax_lat.set_xlabel("seconds from the start")
     return _save(fig, out / f"over_time_{name}.png")
@@ -275,6 +302,7 @@ def anomaly_matrix(results: dict[str, Any], out: Path) -> Path | None:
                 text = "0 (missed!)"
             ax.text(j, i, text, ha="center", va="center", fontsize=8)
     ax.set_xticks(range(len(columns)), columns, rotation=20, ha="right", fontsize=8)
+    color_ticks(ax.get_xticklabels(), columns)
     ax.set_yticks(range(len(scenarios)), scenarios, fontsize=8)
     ax.set_title(
         "Anomalies per scenario and variant (green: consistent; red: anomaly; "
@@ -292,16 +320,31 @@ def resources(results: dict[str, Any], out: Path, rate: float | None) -> Path | 
             rows.append((name, step["cpu_ms_per_order"]))
     if not rows:
         return None
+    fig = cpu_figure(rows, rate)
+    return _save(fig, out / "cpu_per_order.png")
+
+
+def cpu_figure(rows: list[tuple[str, dict[str, float]]], rate: float | None) -> Any:
+    """Horizontal stacked bars, one per target (its name on the left, wrapped, in its colour),
+    one segment per process group; the legend under the axes, so nothing covers a bar."""
     groups = sorted({g for _, per in rows for g in per if g != "total"})
-    fig, ax = plt.subplots(figsize=(9, 4))
-    bottom = [0.0] * len(rows)
-    cmap = plt.get_cmap("tab20")
+    fig, ax = plt.subplots(
+        figsize=(9, 1.6 + 0.6 * len(rows) + 0.25 * (len(groups) // 4 + 1)), layout="constrained"
+    )
+    at = list(range(len(rows)))[::-1]  # the first target on top
+    left = [0.0] * len(rows)
     for k, g in enumerate(groups):
         vals = [per.get(g, 0.0) for _, per in rows]
-        ax.bar([label(n) for n, _ in rows], vals, bottom=bottom, label=g, color=cmap(k % 20))
-        bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-    ax.set_ylabel("CPU ms per completed order")
-    ax.set_title(f"CPU per order by process at {rate:g} orders/s")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(True, axis="y", alpha=0.3)
-    return _save(fig, out / "cpu_per_order.png")
+        ax.barh(at, vals, left=left, label=g, color=PALETTE[k % len(PALETTE)], height=0.6)
+        left = [b + v for b, v in zip(left, vals, strict=True)]
+    ax.set_yticks(at, [wrapped(label(n), 26) for n, _ in rows], fontsize=9)
+    color_ticks(ax.get_yticklabels(), [n for n, _ in rows])
+    ax.set_xlabel("CPU ms per completed order")
+    ax.set_title(f"CPU per order by process at {num_rate(rate)} orders/s")
+    fig.legend(fontsize=8, ncol=4, loc="outside lower center")
+    ax.grid(True, axis="x", alpha=0.3)
+    return fig
+
+
+def num_rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:g}"
