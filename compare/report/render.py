@@ -2,7 +2,8 @@
 
 Everything is computed from results.json, so `python -m compare report results.json`
 re-renders without re-running. The document is built once as a list of blocks
-(compare.report.document) and written both as Markdown and as HTML: the decision page first,
+(compare.report.document) and written both as Markdown and as HTML: the decision page first
+(compare.report.decision),
 then the verdict and one section per question (speed, stress, operations).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from compare.report.decision import decision_blocks
 from compare.report.document import Block, H, Img, P, Ul, to_html, to_markdown
 from compare.report.figures import num
 from compare.report.operations import complexity_blocks, method_blocks
@@ -60,6 +62,7 @@ def build(results: dict[str, Any], out: Path) -> list[Block]:
     results["verdict"] = verdict(results, summ)
     return [
         *front_blocks(results),
+        *decision_blocks(results, summ),
         H(2, "Verdict", "verdict"),
         Ul(list(results["verdict"])),
         *headline_blocks(results, summ, out),
