@@ -94,7 +94,7 @@ def to_markdown(blocks: list[Block]) -> str:
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1100px;margin:2em auto;
 padding:0 1em;color:#222;line-height:1.45}
-table{border-collapse:collapse;margin:0.8em 0;font-size:0.9em}
+table{border-collapse:collapse;margin:0.8em 0;font-size:0.9em;display:block;max-width:100%;overflow-x:auto}
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f2f2f2} tr:nth-child(even) td{background:#fafafa}
 img{max-width:100%;border:1px solid #ddd} figure{margin:1em 0} figcaption{font-size:0.85em;color:#555}
