@@ -13,6 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+# A single run each has no spread: below this ratio of the larger figure to the smaller, a gap is within
+# one host's run-to-run noise (claim() says so; the report's decision page marks no better side).
+SINGLE_RUN_GAP = 1.2
+
 
 class Spread(BaseModel):
     n: int
@@ -69,7 +73,10 @@ def claim(
             f"{lose[1].min:,.4g}-{lose[1].max:,.4g} do not overlap"
         )
     else:
-        basis = "a single run each, no spread measured: use --repeat before believing a gap under ~20 %"
+        basis = (
+            "a single run each, no spread measured: use --repeat before believing a gap under "
+            f"~{round((SINGLE_RUN_GAP - 1) * 100)} %"
+        )
     return (
         f"{what}: **{label(win[0])}** wins, {win[1].median:,.4g} vs {lose[1].median:,.4g} "
         f"({factor:.2f}x; {basis})."

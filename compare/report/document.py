@@ -63,7 +63,12 @@ def image(path: Path | None, caption: str) -> list[Img]:
 
 Block = H | P | Table | Img | Pre | Ul | Box
 LINK = re.compile(r"\[([^\]]+)\]\(#([\w-]+)\)")
-FAILED = "FAILED:"  # a list item that starts so is a failed check: red in HTML, bold in Markdown
+FAILED = "FAILED:"  # a list or box item that starts so is a failed check: red in HTML, bold in Markdown
+
+
+def _md_item(item: str) -> str:
+    """A list item; a failed check in bold (in a list or a box alike)."""
+    return f"- **{item}**" if item.startswith(FAILED) else f"- {item}"
 
 
 def to_markdown(blocks: list[Block]) -> str:
@@ -83,9 +88,9 @@ def to_markdown(blocks: list[Block]) -> str:
         elif isinstance(b, Img):
             out.append(f"![{b.caption}]({b.path.name})\n\n*{b.caption}*\n")
         elif isinstance(b, Box):
-            out += [f"> **{b.title}**", ">"] + [f"> - {item}" for item in b.items] + [""]
+            out += [f"> **{b.title}**", ">"] + [f"> {_md_item(item)}" for item in b.items] + [""]
         elif isinstance(b, Ul):
-            out += [f"- **{item}**" if item.startswith(FAILED) else f"- {item}" for item in b.items] + [""]
+            out += [_md_item(item) for item in b.items] + [""]
         else:
             out.append("```\n" + b.text + "\n```\n")
     return "\n".join(out)

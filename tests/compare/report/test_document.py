@@ -20,6 +20,7 @@ def test_markdown_keeps_anchors_links_and_boxes() -> None:
     assert "see [latency](#latency), `code` and **bold**" in md
     assert "| 1 | x\\|y |" in md
     assert "> **Caveats**" in md and "> - dev server" in md
+    assert "> - **FAILED: noisy**" in md  # a failed check in a box is as loud as in a list
     assert "- **FAILED: a control came out clean**" in md
 
 
@@ -29,6 +30,7 @@ def test_html_links_to_anchors_and_escapes_the_rest() -> None:
     assert '<a href="#latency">latency</a>' in page and "<code>code</code>" in page
     assert '<aside class="box"><strong>Caveats</strong>' in page
     assert '<li class="fail">FAILED: a control came out clean</li>' in page
+    assert '<ul><li>dev server</li><li class="fail">FAILED: noisy</li></ul></aside>' in page  # red in the box
     assert "<script>" not in page and "&lt;script&gt;" in page
     assert '<a href="http' not in page  # only in-page links
     assert "<title>t &lt;t&gt;</title>" in page
