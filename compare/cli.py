@@ -211,6 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(getattr(importlib.import_module(module), name)(args))
     except KeyboardInterrupt:
         return 130
+    except KeyError as exc:  # a lookup that names what was unknown: its message alone
+        print(f"error: {exc.args[0] if exc.args else exc}".splitlines()[0], file=sys.stderr)
+        return 1
     except Exception as exc:  # one readable line, never a traceback for the user
         print(f"error: {type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1

@@ -16,6 +16,7 @@ import pytest
         (["workflow_variant", "init"], {"CC_CONTROL": "no-dedup"}, "unknown control 'no-dedup'"),
         (["mq_variant", "init"], {"CC_FAULTS": "after_publish=explode"}, "bad fault entry"),
         (["mq_variant", "init"], {"CC_PG_URL": "postgresql+asyncpg://postgres@127.0.0.1:1"}, "error: "),
+        (["compare", "faults", "--variant", "nope", "--dry-run"], {}, "error: unknown variant 'nope'"),
     ],
 )
 def test_bad_configuration_is_one_line(argv: list[str], env: dict[str, str], expected: str) -> None:
