@@ -21,7 +21,6 @@ generated from the rows; then the caveats in one box.
 from __future__ import annotations
 
 import math
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -465,17 +464,13 @@ def moving_parts_cell(results: dict[str, Any], side: str) -> Cell:
     return Cell(text, count=len(apps) + len(deps))
 
 
-def tool_name(tool: str) -> str:
-    """The tool's name, without its explanation: "python -m mq_variant dlq list | replay"."""
-    return re.split(r":|,| \(", tool, maxsplit=1)[0].strip()
-
-
 def tools_cell(side: str) -> Cell:
-    """compare.targets.inspection's fixed list. Its entries mix always-on roles (counted in moving
-    parts) with what a person runs, and their text does not tell which reliably: listed, not compared."""
+    """compare.targets.inspection's fixed list; compared on what a person must run."""
     tools = RECOVERY_TOOLS.get(side, ())
-    why = "not compared: the list mixes always-on roles and what a person runs"
-    return Cell(f"{len(tools)} listed: " + "; ".join(tool_name(t) for t in tools), why=why)
+    manual = [t.name for t in tools if t.runs == "a person"]
+    automatic = [t.name for t in tools if t.runs != "a person"]
+    text = f"{len(manual)} a person runs: " + ("; ".join(manual) or "none")
+    return Cell(text + (f"; automatic: {'; '.join(automatic)}" if automatic else ""), count=len(manual))
 
 
 def lines_cell(results: dict[str, Any], side: str) -> Cell:
@@ -493,7 +488,7 @@ def operations_rows(results: dict[str, Any], summ: dict[str, Any]) -> list[Row]:
     lines = {s: lines_cell(results, s) for s in SIDES}
     return [
         Row("moving_parts", "Moving parts", "complexity", parts, compare_cells(parts)),
-        Row("tools", "Recovery tools and roles", "complexity", tools, compare_cells(tools)),
+        Row("tools", "Recovery tools a person must run", "complexity", tools, compare_cells(tools)),
         Row("lines", "Lines: plumbing vs business", "complexity", lines, compare_cells(lines)),
     ]
 

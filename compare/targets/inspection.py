@@ -11,31 +11,64 @@ import asyncio
 import contextlib
 import sqlite3
 from pathlib import Path
+from typing import Literal, NamedTuple
 
 from sqlalchemy import text
 
 from common.temporal_dev import temporal_executable
 from compare.targets.stage import Staged
 
-# What an operator must run or watch for the design to keep its promise (part of its cost).
-RECOVERY_TOOLS: dict[str, tuple[str, ...]] = {
+
+class RecoveryTool(NamedTuple):
+    """What an operator must run or watch for the design to keep its promise (part of its cost)."""
+
+    name: str
+    runs: Literal["a person", "always on", "a setting"]
+    what: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.name} ({self.runs}): {self.what}"
+
+
+RECOVERY_TOOLS: dict[str, tuple[RecoveryTool, ...]] = {
     "mq": (
-        "reconciler role, always on: re-sends the deduct message of orders PENDING past "
-        "CC_RECONCILE_AFTER_S with nothing in flight (an order older than the dedup window needs a person)",
-        "python -m mq_variant dlq list | replay: a person reads why each message was dead-lettered, "
-        "fixes the cause, replays",
-        "dedup retention: the reconciler role prunes t_dedup past CC_DEDUP_RETENTION_S "
-        "(python -m mq_variant prune by hand); the window must exceed every redelivery delay",
-        "standby relays (one per database) for a relay cut off without a reset",
+        RecoveryTool(
+            "reconciler role",
+            "always on",
+            "re-sends the deduct message of orders PENDING past CC_RECONCILE_AFTER_S with nothing in "
+            "flight (an order older than the dedup window needs a person)",
+        ),
+        RecoveryTool(
+            "python -m mq_variant dlq list | replay",
+            "a person",
+            "reads why each message was dead-lettered, fixes the cause, replays",
+        ),
+        RecoveryTool(
+            "dedup retention",
+            "always on",
+            "the reconciler role prunes t_dedup past CC_DEDUP_RETENTION_S (python -m mq_variant prune by "
+            "hand); the window must exceed every redelivery delay",
+        ),
+        RecoveryTool("standby relays", "always on", "one per database, for a relay cut off without a reset"),
     ),
     "workflow": (
-        "the Temporal UI / `temporal workflow list|show|reset`: a failed or stuck workflow is found "
-        "and retried there",
-        "dedup retention of the activities' t_dedup (python -m workflow_variant prune), bounded below by "
-        "the workflow's own timeouts",
-        "Temporal's own retention of closed workflows (namespace setting)",
+        RecoveryTool(
+            "the Temporal UI / `temporal workflow list|show|reset`",
+            "a person",
+            "a failed or stuck workflow is found and retried there",
+        ),
+        RecoveryTool(
+            "python -m workflow_variant prune",
+            "a person",
+            "dedup retention of the activities' t_dedup (no role runs it), bounded below by the "
+            "workflow's own timeouts",
+        ),
+        RecoveryTool("Temporal's retention of closed workflows", "a setting", "a namespace setting"),
     ),
-    "reference": ("none: nothing is in flight, and nothing recovers what a crash loses",),
+    "reference": (
+        RecoveryTool("none", "a setting", "nothing is in flight, and nothing recovers what a crash loses"),
+    ),
 }
 
 # What an operator has to look at to follow ONE order, per variant (the probe runs it for real).
@@ -84,7 +117,7 @@ async def operator_view(st: Staged, order_id: str) -> dict[str, object]:
     """Run what an operator would run to follow `order_id`; keep the first lines of the output."""
     view: dict[str, object] = {
         "how": OPERATOR_VIEW.get(st.name, ""),
-        "recovery_tools": list(RECOVERY_TOOLS.get(st.name, ())),
+        "recovery_tools": [t.text for t in RECOVERY_TOOLS.get(st.name, ())],
         "order_id": order_id,
     }
     lines: list[str] = []

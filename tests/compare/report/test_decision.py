@@ -24,7 +24,6 @@ from compare.report.decision import (
     by_spread,
     decision_blocks,
     decision_rows,
-    tool_name,
 )
 from compare.report.document import FAILED, LINK, Box, P, Table, Ul, to_html, to_markdown
 from compare.report.render import render
@@ -349,17 +348,9 @@ def test_moving_parts_tools_and_lines_are_exact_counts() -> None:
     assert (
         rows["tools"]
         .cells["mq"]
-        .text.startswith("4 listed: reconciler role; python -m mq_variant dlq list | replay")
+        .text.startswith("1 a person runs: python -m mq_variant dlq list | replay; automatic: reconciler")
     )
     assert "\\|" in page(results)  # the pipe in a cell does not break the Markdown table
-
-
-def test_tool_names_drop_the_explanation() -> None:
-    assert tool_name("dedup retention: the reconciler role prunes t_dedup") == "dedup retention"
-    assert tool_name("standby relays (one per database) for a relay") == "standby relays"
-    assert tool_name("the Temporal UI / `temporal workflow list|show|reset`: a failed") == (
-        "the Temporal UI / `temporal workflow list|show|reset`"
-    )
 
 
 # --------------------------------------------------------------------------- missing data, caveats, links
@@ -608,7 +599,9 @@ def test_a_broken_target_fails_above_the_table_and_its_figures_are_not_compared(
     for key in ("max_rate", "p50_ms", "cpu"):
         assert rows[key].cells["workflow"].text.endswith("(broke: RuntimeError: boom)"), key
         assert rows[key].outcome == Outcome(None, "not judged: workflow broke"), key
-    assert "is better on" not in page(results)
+    # only the design's fixed properties (its recovery tools) may still be compared, never the run's figures
+    better = page(results).split("is better on", 1)[1].split(";", 1)[0]
+    assert better.strip() == "[Recovery tools a person must run](#complexity)", better
 
 
 def test_a_burst_that_did_not_exercise_the_claim_says_so() -> None:
@@ -620,12 +613,13 @@ def test_a_burst_that_did_not_exercise_the_claim_says_so() -> None:
     assert row.outcome == Outcome(None, "not exercised")
 
 
-def test_recovery_tools_are_the_fixed_list_and_not_counted_against_each_other() -> None:
-    row = rows_by_key(fake_results())["tools"]  # the run recorded no operator_view
-    mq = "; ".join(tool_name(t) for t in RECOVERY_TOOLS["mq"])
-    assert row.cells["mq"].text == f"{len(RECOVERY_TOOLS['mq'])} listed: {mq}"
-    assert row.outcome.winner is None and row.outcome.text.startswith("not compared")
-
+def test_recovery_tools_are_compared_on_what_a_person_must_run() -> None:
+    row = rows_by_key(fake_results())["tools"]  # the fixed list, whatever the run recorded
+    manual = {s: [t.name for t in RECOVERY_TOOLS[s] if t.runs == "a person"] for s in ("mq", "workflow")}
+    assert row.cells["mq"].text.startswith(f"{len(manual['mq'])} a person runs: {manual['mq'][0]}")
+    assert "automatic: reconciler role" in row.cells["mq"].text  # always-on roles are listed, not counted
+    fewer = min(manual, key=lambda s: len(manual[s]))
+    assert len(manual["mq"]) != len(manual["workflow"]) and row.outcome.winner == fewer
 
 def test_neither_design_sustaining_any_rate_is_said_plainly() -> None:
     results = fake_results()
