@@ -598,7 +598,3 @@ CONTROLS: list[ControlCase] = [
         why="the API wrote the order row and died before starting the workflow: PENDING forever",
     ),
 ]
-
-
-def controls_for(variant: str) -> list[ControlCase]:
-    return [c for c in CONTROLS if c.variant == variant]
