@@ -104,6 +104,7 @@ class ScenarioResult(BaseModel):
     threatens: str = ""
     seed: int
     orders: int
+    rate: float | None = None  # orders/s the workload offered (None: results from before it was recorded)
     status: Status
     expected: list[AnomalyKind] = Field(default_factory=list)  # controls: what must show
     anomalies: dict[str, int] = Field(default_factory=dict)
@@ -537,6 +538,7 @@ class _Run:
                 "faults": self.history.faults,
                 "note": note,
                 "min_accepted": self.spec.min_accepted,
+                "rate": self.spec.rate,
             }
         )
 

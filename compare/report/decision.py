@@ -54,8 +54,6 @@ SECTIONS = {
 }
 RUN_ANCHORS = ("headline", "burst", "faults-under-load")  # rows measured on the target's own run
 COMPLETED = ("pass", "fail")  # a fault-suite run that ran to the checker's verdict
-# compare.faults.workload.WorkloadSpec's default rate: compare run gives the fault suite no other
-FAULT_SUITE_RATE = 25.0
 # compare.faults.checker's kinds for an order lost or applied twice (not one merely late or stuck)
 HARM_KINDS = ("lost", "double_deduction", "oversell")
 # Anomalies that leave work only a person or a recovery tool clears (DLQ replay, reconciler, reset).
@@ -771,13 +769,17 @@ def fault_suite_caveat(results: dict[str, Any], summ: dict[str, Any]) -> str:
         return f"{FAILED} {failed}."
     if not faults.get("available"):
         return f"Fault catalogue: not run ({faults.get('note', 'no fault data')})."
+    offered = [r["rate"] for r in suite_runs(results) if r.get("rate")]
+    if not offered:
+        return "The fault suite's offered rate was not recorded (results from an older version)."
+    top = max(offered)
     slower = [
         f"{SHORT[s]} ({num(m)}/s)"
         for s in SIDES
-        if (m := (summ["targets"].get(s) or {}).get("max_sustainable_rate")) is not None
-        and m < FAULT_SUITE_RATE
+        if (m := (summ["targets"].get(s) or {}).get("max_sustainable_rate")) is not None and m < top
     ]
-    return f"The fault suite offers a fixed {num(FAULT_SUITE_RATE)}/s to both variants" + (
+    rates = f"{num(min(offered))}-{num(top)}/s" if min(offered) < top else f"{num(top)}/s"
+    return f"The fault suite offers the same workload to both variants, {rates}" + (
         f", above the measured max of {' and '.join(slower)}: there the time to converge includes draining "
         "the backlog (compare each run's drain_s in the fault suite's files)."
         if slower

@@ -11,10 +11,8 @@ from typing import Any
 import pytest
 
 from compare.bench.spread import SINGLE_RUN_GAP, Spread, claim, spread
-from compare.faults.workload import WorkloadSpec
 from compare.report import plots
 from compare.report.decision import (
-    FAULT_SUITE_RATE,
     NO_DIFFERENCE,
     NOT_COMPARABLE,
     NOT_MEASURED,
@@ -70,6 +68,7 @@ def fault_run(
         "converged": converged,
         "converge_s": converge_s if converged and scenario != "baseline" else None,
         "verdict": {"dead_letters": dead_letters, "outbox_rows": 0},
+        "rate": 10.0 if scenario == "baseline" else 25.0,
     }
 
 
@@ -578,13 +577,16 @@ def test_rows_run_at_each_targets_own_rate_are_labelled_and_not_compared() -> No
     assert "absorbed the peak better" not in page(results)
 
 
-def test_the_fault_suites_fixed_rate_is_a_caveat() -> None:
-    assert WorkloadSpec.model_fields["rate"].default == FAULT_SUITE_RATE  # what compare run offers
+def test_the_fault_suites_offered_rate_above_a_sides_max_is_a_caveat() -> None:
     runs = [fault_run(v, s) for v in ("mq", "workflow") for s in ("baseline", "kill-api")]
-    items = caveat_items(with_faults(fake_results(), runs))  # both sustain 10/s
+    items = caveat_items(with_faults(fake_results(), runs))  # both sustain 10/s; the suite offered 10-25/s
     assert any(
-        "fixed 25/s" in i and "above the measured max of MQ (10/s) and workflow (10/s)" in i for i in items
+        "both variants, 10-25/s" in i and "above the measured max of MQ (10/s) and workflow (10/s)" in i
+        for i in items
     )
+    older = [{k: v for k, v in r.items() if k != "rate"} for r in runs]
+    items = caveat_items(with_faults(fake_results(), older))
+    assert any("offered rate was not recorded" in i for i in items)
 
 
 def test_a_broken_target_fails_above_the_table_and_its_figures_are_not_compared() -> None:
