@@ -24,6 +24,8 @@ QUICK_SCENARIOS = [
     "restart-postgres",
 ]
 
+COMPLETED = ("pass", "fail")  # a fault-suite run that ran to the checker's verdict
+
 
 def column(result: dict[str, Any]) -> str:
     return f"{result['variant']}:{result['control']}" if result.get("control") else result["variant"]
@@ -33,7 +35,7 @@ def matrix(runs: list[dict[str, Any]]) -> dict[str, dict[str, int | None]]:
     """scenario -> column -> total anomalies (None: the run did not complete)."""
     out: dict[str, dict[str, int | None]] = {}
     for r in runs:
-        total = sum(r.get("anomalies", {}).values()) if r["status"] in ("pass", "fail") else None
+        total = sum(r.get("anomalies", {}).values()) if r["status"] in COMPLETED else None
         out.setdefault(r["scenario"], {})[column(r)] = total
     return out
 

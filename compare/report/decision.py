@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from compare.bench.spread import SINGLE_RUN_GAP, Spread, spread
-from compare.faults.matrix import failed_controls
+from compare.faults.matrix import COMPLETED, failed_controls
 from compare.report.document import FAILED, Block, Box, H, P, Table, Ul
 from compare.report.figures import ms, num
 from compare.report.plots import label  # summary imports plots (and matplotlib) anyway
@@ -53,7 +53,6 @@ SECTIONS = {
     "host": "Host pressure",
 }
 RUN_ANCHORS = ("headline", "burst", "faults-under-load")  # rows measured on the target's own run
-COMPLETED = ("pass", "fail")  # a fault-suite run that ran to the checker's verdict
 # compare.faults.checker's kinds for an order lost or applied twice (not one merely late or stuck)
 HARM_KINDS = ("lost", "double_deduction", "oversell")
 # Anomalies that leave work only a person or a recovery tool clears (DLQ replay, reconciler, reset).

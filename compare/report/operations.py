@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from compare.faults.matrix import COMPLETED
 from compare.report.document import Block, H, P, Pre, Table
 from compare.report.figures import num
 from compare.report.plots import label
@@ -15,7 +16,7 @@ def suite_recovery(results: dict[str, Any], variant: str) -> str:
     parts = [
         f"{r['scenario']} {num(r.get('converge_s'), ' s')}"
         for r in runs
-        if r["variant"] == variant and not r.get("control") and r["status"] in ("pass", "fail")
+        if r["variant"] == variant and not r.get("control") and r["status"] in COMPLETED
     ]
     return ", ".join(parts) or "not run"
 
