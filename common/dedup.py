@@ -5,40 +5,74 @@ Both variants need it, keyed on the business operation: the MQ consumers by `<or
 replays, each possibly under a new message id), Temporal activities by `order-<id>:deduct` (an
 activity whose completion was lost runs again). The retention IS the duplicate-detection window
 (common.retention).
+
+A batch (the MQ consumers) claims all its keys in one statement and records all its results in
+another: `claim` then `record`, in the same transaction. One step (an activity) uses `once`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Table, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, Text, TextClause, bindparam, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.selectable import TextualSelect
 
 JSON = dict[str, Any]
+
+
+async def claim(conn: AsyncConnection, table: Table, keys: Sequence[str]) -> dict[str, JSON | None]:
+    """Claim every new key of `keys` (distinct); returns the keys already processed, each with its
+    stored result. A claimed key is not in the answer: its step is the caller's to run now.
+
+    The claim is an INSERT .. ON CONFLICT DO NOTHING: a concurrent duplicate blocks on the
+    primary key until the first transaction ends, then sees the row and skips.
+    """
+    claimed = set((await conn.execute(_claim_sql(table), {"keys": list(keys)})).scalars())
+    if len(claimed) == len(keys):
+        return {}
+    done = [key for key in keys if key not in claimed]
+    rows = await conn.execute(_stored_sql(table), {"keys": done})
+    return {key: result for key, result in rows.tuples()}
+
+
+async def record(conn: AsyncConnection, table: Table, results: Mapping[str, JSON]) -> None:
+    """Store the results of claimed keys (read back by `claim` when a duplicate comes)."""
+    if results:
+        rows = [{"k": key, "r": result} for key, result in results.items()]
+        await conn.execute(_record_sql(table), {"rows": rows})
 
 
 async def once(
     conn: AsyncConnection, table: Table, key: str, step: Callable[[], Awaitable[JSON | None]]
 ) -> tuple[JSON | None, bool]:
-    """Run `step` unless `key` was already processed. Returns (result, ran_now).
-
-    The claim is an INSERT .. ON CONFLICT DO NOTHING: a concurrent duplicate blocks on the
-    primary key until the first transaction ends, then sees the row and skips.
-    """
-    claimed = (
-        await conn.execute(
-            insert(table)
-            .values(message_id=key)
-            .on_conflict_do_nothing(index_elements=["message_id"])
-            .returning(table.c.message_id)
-        )
-    ).first()
-    if claimed is None:
-        previous = await conn.scalar(select(table.c.result).where(table.c.message_id == key))
-        return previous, False
+    """Run `step` unless `key` was already processed. Returns (result, ran_now)."""
+    done = await claim(conn, table, [key])
+    if key in done:
+        return done[key], False
     result = await step()
     if result is not None:
-        await conn.execute(table.update().where(table.c.message_id == key).values(result=result))
+        await record(conn, table, {key: result})
     return result, True
+
+
+def _claim_sql(table: Table) -> TextClause:
+    return text(
+        f"INSERT INTO {table.name} (message_id) SELECT unnest(CAST(:keys AS text[])) "
+        "ON CONFLICT (message_id) DO NOTHING RETURNING message_id"
+    )
+
+
+def _stored_sql(table: Table) -> TextualSelect:
+    return text(
+        f"SELECT message_id, result FROM {table.name} WHERE message_id = ANY(CAST(:keys AS text[]))"
+    ).columns(message_id=Text, result=JSONB)
+
+
+def _record_sql(table: Table) -> TextClause:
+    return text(
+        f"UPDATE {table.name} AS t SET result = d.r FROM jsonb_to_recordset(:rows) AS d(k text, r jsonb) "
+        "WHERE t.message_id = d.k"
+    ).bindparams(bindparam("rows", type_=JSONB))

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, func, select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Table, bindparam, func, select, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningInsert, Update
 
@@ -20,6 +21,11 @@ def to_order(row: Any) -> Order:
 class OrderRepository:
     def __init__(self, schema: OrdersSchema) -> None:
         self._t = schema.order
+        self._settle_many = text(
+            f"UPDATE {self._t.name} AS o SET status = d.status, reason = d.reason, updated_at = now() "
+            "FROM jsonb_to_recordset(:rows) AS d(order_id text, status text, reason text) "
+            f"WHERE o.order_id = d.order_id AND o.status = '{OrderStatus.PENDING.value}'"
+        ).bindparams(bindparam("rows", type_=JSONB))
 
     @property
     def table(self) -> Table:
@@ -67,6 +73,12 @@ class OrderRepository:
         """PENDING -> CONFIRMED/REJECTED, once. A late or repeated outcome changes nothing."""
         result = await conn.execute(self._settling(outcome))
         return result.rowcount == 1
+
+    async def settle_many(self, conn: AsyncConnection, outcomes: Sequence[DeductionOutcome]) -> None:
+        """settle() for several orders (distinct ids) in one statement."""
+        if outcomes:
+            rows = [o.model_dump(mode="json", include={"order_id", "status", "reason"}) for o in outcomes]
+            await conn.execute(self._settle_many, {"rows": rows})
 
     def _settling(self, outcome: DeductionOutcome) -> Update:
         return (

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import TextClause, bindparam, select, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from common.deduction import decide
@@ -13,46 +14,67 @@ from common.domain import DeductionOutcome, OrderLine, OrderStatus, StockLevel
 from common.schema import InventorySchema
 
 
+@dataclass(frozen=True)
+class Deduction:
+    """One order's request to deduct, and the id its audit rows carry (message or attempt)."""
+
+    order_id: str
+    lines: Sequence[OrderLine]
+    source_id: str
+
+
 class StockRepository:
     def __init__(self, schema: InventorySchema) -> None:
         self._stock = schema.stock
         self._log = schema.deduction_log
+        self._take = _take(schema)
+        self._audit = _audit(schema)
 
     async def deduct(
         self, conn: AsyncConnection, order_id: str, lines: Sequence[OrderLine], source_id: str
     ) -> DeductionOutcome:
-        """Must run inside the caller's transaction (with its dedup row).
+        """One order: deduct_many of one. Must run inside the caller's transaction."""
+        return (await self.deduct_many(conn, [Deduction(order_id, lines, source_id)]))[0]
 
-        Rows are locked in sku order so that concurrent orders never deadlock; the UPDATE keeps
-        its own `quantity >= n` guard so that stock cannot go below zero even if the lock were
-        ever dropped.
+    async def deduct_many(
+        self, conn: AsyncConnection, requests: Sequence[Deduction]
+    ) -> list[DeductionOutcome]:
+        """Decide and apply each request in turn, as if one after the other; their outcomes.
+
+        Must run inside the caller's transaction (with its dedup rows). Every SKU involved is
+        locked first, in sku order (so that concurrent callers never deadlock); each request is
+        decided by the pure rule against the stock the earlier ones left; then one UPDATE applies
+        the sums (each row keeps its own `quantity >= n` guard, so stock cannot go below zero
+        even if the lock were ever dropped) and one INSERT writes the audit rows, in request
+        order. Three statements however many requests.
         """
-        skus = sorted(line.sku for line in lines)
+        skus = sorted({line.sku for r in requests for line in r.lines})
         rows = await conn.execute(
             select(self._stock.c.sku, self._stock.c.quantity)
             .where(self._stock.c.sku.in_(skus))
             .order_by(self._stock.c.sku)
             .with_for_update()
         )
-        outcome = decide(order_id, lines, {r.sku: r.quantity for r in rows})
-        if outcome.status is not OrderStatus.CONFIRMED:
-            return outcome
-        for line in lines:
-            updated = await conn.execute(
-                self._stock.update()
-                .where(self._stock.c.sku == line.sku, self._stock.c.quantity >= line.quantity)
-                .values(quantity=self._stock.c.quantity - line.quantity)
-            )
-            if updated.rowcount != 1:  # impossible while the row lock is held
-                raise RuntimeError(f"stock guard failed for {line.sku}")
-        await conn.execute(
-            self._log.insert(),
-            [
-                {"order_id": order_id, "sku": ln.sku, "quantity": ln.quantity, "source_id": source_id}
-                for ln in lines
-            ],
-        )
-        return outcome
+        on_hand = {r.sku: r.quantity for r in rows}
+        taken: dict[str, int] = {}
+        audit: list[dict[str, object]] = []
+        outcomes = []
+        for r in requests:
+            outcome = decide(r.order_id, r.lines, on_hand)
+            outcomes.append(outcome)
+            if outcome.status is not OrderStatus.CONFIRMED:
+                continue
+            for line in r.lines:
+                on_hand[line.sku] -= line.quantity
+                taken[line.sku] = taken.get(line.sku, 0) + line.quantity
+                audit.append({"o": r.order_id, "s": line.sku, "q": line.quantity, "src": r.source_id})
+        if taken:
+            changes = [{"s": sku, "q": n} for sku, n in taken.items()]
+            updated = await conn.execute(self._take, {"rows": changes})
+            if updated.rowcount != len(changes):  # impossible while the row locks are held
+                raise RuntimeError(f"stock guard failed for one of {sorted(taken)}")
+            await conn.execute(self._audit, {"rows": audit})
+        return outcomes
 
     async def get(self, conn: AsyncConnection, sku: str) -> StockLevel | None:
         row = (await conn.execute(select(self._stock).where(self._stock.c.sku == sku))).first()
@@ -65,3 +87,21 @@ class StockRepository:
             .on_conflict_do_update(index_elements=["sku"], set_={"quantity": quantity})
         )
         return StockLevel(sku=sku, quantity=quantity)
+
+
+def _take(schema: InventorySchema) -> TextClause:
+    return text(
+        f"UPDATE {schema.stock.name} AS s SET quantity = s.quantity - d.q "
+        "FROM jsonb_to_recordset(:rows) AS d(s text, q integer) "
+        "WHERE s.sku = d.s AND s.quantity >= d.q"
+    ).bindparams(bindparam("rows", type_=JSONB))
+
+
+def _audit(schema: InventorySchema) -> TextClause:
+    """The rows go in in the array's order (the ledger's id order is the deduction order)."""
+    return text(
+        f"INSERT INTO {schema.deduction_log.name} (order_id, sku, quantity, source_id) "
+        "SELECT d.o, d.s, d.q, d.src "
+        "FROM ROWS FROM (jsonb_to_recordset(:rows) AS (o text, s text, q integer, src text)) "
+        "WITH ORDINALITY AS d(o, s, q, src, n) ORDER BY d.n"
+    ).bindparams(bindparam("rows", type_=JSONB))

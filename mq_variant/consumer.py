@@ -45,6 +45,7 @@ transaction (so `compare run --inventory-delay-ms` still slows every deduction),
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
@@ -70,18 +71,21 @@ M_contra = TypeVar("M_contra", bound=BaseModel, contravariant=True)
 
 
 class InboxHandler(Protocol[M_contra]):
-    """What a consumer does with one message, inside its transaction."""
+    """What a consumer does with a batch of messages, inside its transaction."""
 
     def key(self, message: M_contra) -> str:
         """The business operation the message asks for: the dedup key."""
         ...
 
-    async def apply(self, conn: AsyncConnection, message: M_contra, message_id: str) -> JSON | None:
-        """The first time: do the work; the result is stored with the dedup row."""
+    async def apply(
+        self, conn: AsyncConnection, messages: Sequence[tuple[M_contra, str]]
+    ) -> list[JSON | None]:
+        """The first time for each (message, message id), in order: do the work, as if one after
+        the other. The results, one per message, are stored with their dedup rows."""
         ...
 
-    async def again(self, conn: AsyncConnection, message: M_contra, stored: JSON | None) -> None:
-        """A repeat of work already done: answer from the stored result (or do nothing)."""
+    async def again(self, conn: AsyncConnection, repeats: Sequence[tuple[M_contra, JSON | None]]) -> None:
+        """Repeats of work already done: answer from each stored result (or do nothing)."""
         ...
 
 
@@ -255,21 +259,33 @@ class InboxConsumer(Generic[M]):
     async def _commit(self, run: list[Work[M]]) -> None:
         """One transaction: every message's dedup claim and work, in delivery order."""
         async with self._engine.begin() as conn:
-            for work in run:
-                await self._once(conn, work)
+            await self._apply_in(conn, run)
+            for _ in run:
                 await self._faults.hit(FaultPoint.BEFORE_CONSUMER_COMMIT)
 
-    async def _once(self, conn: AsyncConnection, work: Work[M]) -> None:
+    async def _apply_in(self, conn: AsyncConnection, run: list[Work[M]]) -> None:
+        """Claim the batch's keys, do the work of the new ones in order, store their results,
+        answer the repeats (already done before, or earlier in this batch) from the results."""
         if self._control is Control.NO_DEDUP:
-            await self._handler.apply(conn, work.payload, work.message_id)
+            await self._handler.apply(conn, [(w.payload, w.message_id) for w in run])
             return
-        key = self._handler.key(work.payload)
-        stored, fresh = await dedup.once(
-            conn, self._dedup, key, lambda: self._handler.apply(conn, work.payload, work.message_id)
-        )
-        if not fresh:
+        keys = [self._handler.key(w.payload) for w in run]
+        stored = await dedup.claim(conn, self._dedup, list(dict.fromkeys(keys)))
+        fresh: dict[str, Work[M]] = {}
+        repeats: list[tuple[Work[M], str]] = []
+        for work, key in zip(run, keys, strict=True):
+            if key in stored or key in fresh:
+                repeats.append((work, key))
+            else:
+                fresh[key] = work
+        results = await self._handler.apply(conn, [(w.payload, w.message_id) for w in fresh.values()])
+        done = dict(zip(fresh, results, strict=True))
+        await dedup.record(conn, self._dedup, {k: r for k, r in done.items() if r is not None})
+        stored.update(done)
+        for work, key in repeats:
             self._log(f"duplicate {work.message_id} ({key} already done): answered from the stored result")
-            await self._handler.again(conn, work.payload, stored)
+        if repeats:
+            await self._handler.again(conn, [(work.payload, stored[key]) for work, key in repeats])
 
     async def _count_failure(self, message_id: str, reason: str) -> int:
         """Durably count a processing failure of this message; 0 if the count cannot be written."""
