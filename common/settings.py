@@ -56,7 +56,9 @@ class Settings(BaseSettings):
     # --- MQ variant ---
     relay_batch_size: int = 256
     relay_poll_interval_s: float = 1.0
-    consumer_prefetch: int = Field(16, ge=1, description="deliveries held by a consumer at once")
+    consumer_prefetch: int = Field(
+        64, ge=1, description="deliveries held by a consumer at once: also the most one batch applies"
+    )
     max_deliveries: int = Field(
         5, ge=1, description="processing failures of one message (counted by the consumer) before the DLQ"
     )
