@@ -182,3 +182,19 @@ def test_a_control_that_comes_out_clean_fails_compare_run(tmp_path: Path) -> Non
     assert exit_status(results) == 0
     results["targets"]["mq"]["error"] = "boom"
     assert exit_status(results) == 1
+
+
+def test_the_store_is_said_to_cost_throughput_only_when_the_max_rate_shows_it() -> None:
+    from compare.report.verdict import _sensitivity_lines
+
+    def lines(memory_max: float, memory_peak: float) -> str:
+        t = {
+            "workflow": {"max_sustainable_rate": 18, "peak_completed_per_s": 19},
+            "workflow-memory": {"max_sustainable_rate": memory_max, "peak_completed_per_s": memory_peak},
+        }
+        (line,) = _sensitivity_lines(t)
+        return line
+
+    # a higher peak of completions, but a LOWER max sustainable rate: no cost is shown
+    assert "persistence costs" not in lines(10, 23.4)
+    assert "costs the workflow variant about 2.00x" in lines(36, 40)
