@@ -37,9 +37,11 @@ Outcomes:
 - the broker cancels the consumer (its queue was deleted) or the channel closes: the session
   ends and starts again, declaring the topology anew; unacked deliveries return to the queue.
 
-Fault points: `before_consumer_commit` is hit once per message, after its work, inside the
-transaction (so `compare run --inventory-delay-ms` still slows every deduction), and
-`after_consumer_commit` once per message between the commit and the ack.
+Fault points: `before_consumer_commit` is hit once per message, after the batch's work, inside
+the transaction (so `compare run --inventory-delay-ms` still slows every deduction; while faults
+are armed a `SELECT 1` follows each hit, so that N delays are N short idle periods, not one
+long one the server would end), and `after_consumer_commit` once per message between the commit
+and the ack.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from typing import Generic, Protocol, TypeVar
 import aio_pika
 from aio_pika.abc import AbstractExchange, AbstractIncomingMessage
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import Table, func
+from sqlalchemy import Table, func, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -65,6 +67,8 @@ from common.settings import Settings
 from mq_variant import topology
 from mq_variant.controls import Control
 from mq_variant.deliveries import Deliveries
+
+_STILL_HERE = text("SELECT 1")
 
 M = TypeVar("M", bound=BaseModel)
 M_contra = TypeVar("M_contra", bound=BaseModel, contravariant=True)
@@ -262,6 +266,10 @@ class InboxConsumer(Generic[M]):
             await self._apply_in(conn, run)
             for _ in run:
                 await self._faults.hit(FaultPoint.BEFORE_CONSUMER_COMMIT)
+                if self._faults.armed:
+                    # a delay per message (a slow inventory) must stay a delay per message: the
+                    # server ends a session idle in a transaction for pg_idle_in_transaction_s
+                    await conn.execute(_STILL_HERE)
 
     async def _apply_in(self, conn: AsyncConnection, run: list[Work[M]]) -> None:
         """Claim the batch's keys, do the work of the new ones in order, store their results,

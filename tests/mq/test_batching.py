@@ -166,3 +166,25 @@ async def test_a_burst_is_applied_in_delivery_order_in_batches(start_mq: StartMq
     assert [m.message_id for m in letters] == [ids[70]]
     assert str((letters[0].headers or {})["x-error"]).startswith("malformed")
     await assert_no_double_deduction(mq)
+
+
+async def test_a_slow_inventory_is_slow_per_message_not_one_long_idle_transaction(start_mq: StartMq) -> None:
+    """`compare run --inventory-delay-ms` delays every deduction inside its transaction. A batch of
+    8 at 0.4 s each must not sit idle in its transaction for 3.2 s in one go: the server ends a
+    session idle in a transaction for longer than pg_idle_in_transaction_s (here 1.5 s), and the
+    batch would be retried forever."""
+    mq = await start_mq(
+        pg_idle_in_transaction_s=1.5,
+        reconcile_after_s=3600,
+        env={"CC_FAULTS": "inventory-consumer/before_consumer_commit=delay,seconds=0.4"},
+    )
+    await mq.set_stock("apple", 100)
+    orders = [f"slow{i}" for i in range(8)]
+    async with consumer_stopped(mq):
+        await publish(mq, [deduct(o) for o in orders])
+
+    async def all_applied() -> bool:
+        return await mq.scalar(mq.inventory_db, "SELECT count(*) FROM t_dedup") == len(orders)
+
+    await wait_until(all_applied, timeout=30, what="8 slow deductions")
+    assert await mq.stock("apple") == 100 - len(orders)
