@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated, Any, Protocol
@@ -200,16 +201,29 @@ async def serve(settings: Settings, factory: ServiceFactory, *, title: str) -> N
 
     config = uvicorn.Config(
         create_app(settings, factory, title=title),
-        host=settings.api_host,
-        port=settings.api_port,
         log_level="warning",
         access_log=False,
         http="httptools",  # the C parser: a fraction of h11's CPU per request
     )
     server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[_listening_socket(settings)]))
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:  # SIGTERM from the supervisor: drain, then exit cleanly
         server.should_exit = True
         await task
+
+
+def _listening_socket(settings: Settings) -> socket.socket:
+    """The API's port, shareable: every API process of a deployment (`up` runs
+    Settings.api_processes of them) binds it with SO_REUSEPORT and the kernel spreads new
+    connections over them."""
+    family = socket.AF_INET6 if ":" in settings.api_host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.api_host, settings.api_port))
+    # not listening yet: uvicorn listens once its startup (the service) is done, so that a
+    # restarting process gets no connections before it can serve them
+    sock.setblocking(False)
+    return sock

@@ -100,6 +100,9 @@ async def _up(spec: VariantSpec, settings: Settings, reset: bool) -> None:
         skip = spec.left_out(settings)
         argv = [sys.executable, "-m", spec.package, "role"]
         roles = [Role(name, [*argv, name]) for name in spec.roles if name not in skip]
+        if "api" in spec.roles:  # copies share the port (SO_REUSEPORT): the kernel spreads connections
+            copies = range(2, settings.api_processes + 1)
+            roles += [Role(f"api-{i}", [*argv, "api"], kind="api") for i in copies]
         env = {"CC_API_PORT": str(settings.api_port)}
         print(f"{spec.title}: API on http://{settings.api_host}:{settings.api_port}", flush=True)
         await Supervisor(roles, settings.run_dir, env).run()

@@ -104,6 +104,10 @@ class Faults:
     def armed(self) -> bool:
         return bool(self._specs)
 
+    def arms(self, point: FaultPoint) -> bool:
+        """Whether a fault is set at `point` for this role (fired out or not)."""
+        return point in self._specs
+
     def _consume(self, spec: FaultSpec) -> bool:
         if spec.probability < 1.0 and random.random() >= spec.probability:
             return False

@@ -29,9 +29,13 @@ class OrderServiceBase:
         orders_pool: int = 20,
         inventory_pool: int = 4,
     ) -> None:
-        self.orders_db = engine_for(settings, settings.database(db_code, "orders"), pool_size=orders_pool)
+        """The pools are per deployment: each of the `api_processes` API processes gets its share."""
+        share = settings.api_processes
+        self.orders_db = engine_for(
+            settings, settings.database(db_code, "orders"), pool_size=max(2, -(-orders_pool // share))
+        )
         self.inventory_db = engine_for(
-            settings, settings.database(db_code, "inventory"), pool_size=inventory_pool
+            settings, settings.database(db_code, "inventory"), pool_size=max(2, -(-inventory_pool // share))
         )
         self.orders = OrderRepository(orders)
         self.stock = StockRepository(inventory)

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # --- processes ---
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_processes: int = Field(
+        2, ge=1, le=16, description="`up` runs this many API processes on one port (SO_REUSEPORT): "
+        "api, api-2, ..., so that the API can use more than one core"
+    )
     run_dir: Path = Path(".run")
 
     # --- how fast a cut-off peer is noticed (see README "Timeouts") ---

@@ -40,10 +40,21 @@ ROLE_BACKOFF = (0.5, 10.0)  # initial and maximum delay before a restart, in sec
 class Role:
     name: str
     argv: list[str]
+    kind: str = ""  # the role it is a copy of (api-2 of api): CC_ROLE_ENV / CC_ROLE_PREFIX are per kind
+
+    @property
+    def overrides_key(self) -> str:
+        return self.kind or self.name
 
 
 def pid_file(run_dir: Path, role: str) -> Path:
     return run_dir / "pids" / f"{role}.pid"
+
+
+def copies(run_dir: Path, role: str) -> list[str]:
+    """The role and its copies that `up` runs (`api`, `api-2`, ...), by their pid files."""
+    found = [p.stem for p in (run_dir / "pids").glob(f"{role}-*.pid")]
+    return [role, *sorted(n for n in found if n.removeprefix(f"{role}-").isdigit())]
 
 
 def read_pid(run_dir: Path, role: str) -> int | None:
@@ -86,11 +97,11 @@ class Supervisor:
         while not self._stopping.is_set():
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
-                *self._role_prefix.get(role.name, []),
+                *self._role_prefix.get(role.overrides_key, []),
                 *role.argv,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                env={**self._env, **self._role_env.get(role.name, {})},
+                env={**self._env, **self._role_env.get(role.overrides_key, {})},
                 start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops roles
             )
             self._procs[role.name] = proc

@@ -8,7 +8,8 @@ one `ack(multiple=True)` on its last delivery tag. Dedup is keyed on the busines
 (`<order_id>:deduct`, `<order_id>:settle`), not on the transport message id: a message re-sent
 under a new id (a reconciler, a DLQ replay, an operator) can never apply twice, and a repeated
 deduct is answered again with the stored outcome. Two copies of one operation in the same batch
-are no exception: the second sees the first's uncommitted dedup row in the same transaction.
+are no exception: the first is applied, the second answered from the first's result (the answers
+to repeats are queued after the batch's new results: per order, its first answer still comes first).
 
 Ordering: one channel, a queue with a single active consumer, and the batch's statements run one
 message after the other in delivery order, so the queue's order is the processing order (as when
@@ -38,8 +39,8 @@ Outcomes:
   ends and starts again, declaring the topology anew; unacked deliveries return to the queue.
 
 Fault points: `before_consumer_commit` is hit once per message, after the batch's work, inside
-the transaction (so `compare run --inventory-delay-ms` still slows every deduction; while faults
-are armed a `SELECT 1` follows each hit, so that N delays are N short idle periods, not one
+the transaction (so `compare run --inventory-delay-ms` still slows every deduction; while a fault
+is set there a `SELECT 1` follows each hit, so that N delays are N short idle periods, not one
 long one the server would end), and `after_consumer_commit` once per message between the commit
 and the ack.
 """
@@ -266,7 +267,7 @@ class InboxConsumer(Generic[M]):
             await self._apply_in(conn, run)
             for _ in run:
                 await self._faults.hit(FaultPoint.BEFORE_CONSUMER_COMMIT)
-                if self._faults.armed:
+                if self._faults.arms(FaultPoint.BEFORE_CONSUMER_COMMIT):
                     # a delay per message (a slow inventory) must stay a delay per message: the
                     # server ends a session idle in a transaction for pg_idle_in_transaction_s
                     await conn.execute(_STILL_HERE)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Protocol
 
-from common.supervisor import read_pid
+from common.supervisor import copies, read_pid
 from compare.targets.compose import ComposeProject
 
 
@@ -61,7 +61,7 @@ class SupervisedRoles(_NoPartitions):
     def __init__(self, run_dir: Path, *, wait_s: float = 5.0) -> None:
         self.run_dir = run_dir
         self.wait_s = wait_s
-        self._paused: dict[str, int] = {}
+        self._paused: dict[str, list[int]] = {}
 
     def pid(self, role: str) -> int:
         pid = read_pid(self.run_dir, role)
@@ -82,17 +82,19 @@ class SupervisedRoles(_NoPartitions):
                     raise RoleUnavailable(f"{role}: {exc}") from exc
                 await asyncio.sleep(0.1)
 
+    # A role's copies (`api-2` of `api`) are faulted with it: "the API dies" means every API process.
     async def kill(self, role: str) -> str:
-        return f"pid {await self._signal_live(role, signal.SIGKILL)}"
+        return ", ".join(
+            [f"pid {await self._signal_live(r, signal.SIGKILL)}" for r in copies(self.run_dir, role)]
+        )
 
     async def pause(self, role: str) -> str:
-        pid = await self._signal_live(role, signal.SIGSTOP)
-        self._paused[role] = pid
-        return f"pid {pid}"
+        pids = [await self._signal_live(r, signal.SIGSTOP) for r in copies(self.run_dir, role)]
+        self._paused[role] = pids
+        return ", ".join(f"pid {pid}" for pid in pids)
 
     async def resume(self, role: str) -> None:
-        pid = self._paused.pop(role, None)
-        if pid is not None:
+        for pid in self._paused.pop(role, []):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
 
