@@ -235,14 +235,18 @@ def _sensitivity_lines(t: dict[str, Any]) -> list[str]:
             + f" (peak {num(mem.get('peak_completed_per_s'))} completed/s) vs "
             f"{num(wf['max_sustainable_rate'])}/s (peak {num(wf.get('peak_completed_per_s'))}/s) with the "
             "SQLite file: "
-            + (
-                f"the dev server's persistence costs the workflow variant about {fmt_ratio(gain)} "
-                "in throughput."
-                if gain is not None and gain >= 1.2
-                else "the dev server's persistence is not what limits the workflow variant here."
-            )
+            + _store_cost(gain)
         )
     return out
+
+
+def _store_cost(gain: float | None) -> str:
+    if gain is None:
+        return "not judged: a max sustainable rate is missing."
+    if gain >= 1.2:
+        cost = fmt_ratio(gain)
+        return f"the dev server's persistence costs the workflow variant about {cost} in throughput."
+    return "the dev server's persistence is not what limits the workflow variant here."
 
 
 def _fault_and_complexity_lines(results: dict[str, Any]) -> list[str]:

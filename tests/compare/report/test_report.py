@@ -198,3 +198,14 @@ def test_the_store_is_said_to_cost_throughput_only_when_the_max_rate_shows_it() 
     # a higher peak of completions, but a LOWER max sustainable rate: no cost is shown
     assert "persistence costs" not in lines(10, 23.4)
     assert "costs the workflow variant about 2.00x" in lines(36, 40)
+
+
+def test_the_store_is_not_acquitted_when_a_max_rate_is_missing() -> None:
+    from compare.report.verdict import _sensitivity_lines
+
+    t = {
+        "workflow": {"max_sustainable_rate": None, "peak_completed_per_s": 3},
+        "workflow-memory": {"max_sustainable_rate": 30, "peak_completed_per_s": 31},
+    }
+    (line,) = _sensitivity_lines(t)
+    assert "not what limits" not in line and "not judged" in line
