@@ -26,7 +26,6 @@ class Deduction:
 class StockRepository:
     def __init__(self, schema: InventorySchema) -> None:
         self._stock = schema.stock
-        self._log = schema.deduction_log
         self._take = _take(schema)
         self._audit = _audit(schema)
 

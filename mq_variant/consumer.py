@@ -263,13 +263,14 @@ class InboxConsumer(Generic[M]):
 
     async def _commit(self, run: list[Work[M]]) -> None:
         """One transaction: every message's dedup claim and work, in delivery order."""
+        # a delay per message (a slow inventory) must stay a delay per message: the server ends a
+        # session idle in a transaction for pg_idle_in_transaction_s
+        keep_alive = self._faults.arms(FaultPoint.BEFORE_CONSUMER_COMMIT)
         async with self._engine.begin() as conn:
             await self._apply_in(conn, run)
             for _ in run:
                 await self._faults.hit(FaultPoint.BEFORE_CONSUMER_COMMIT)
-                if self._faults.arms(FaultPoint.BEFORE_CONSUMER_COMMIT):
-                    # a delay per message (a slow inventory) must stay a delay per message: the
-                    # server ends a session idle in a transaction for pg_idle_in_transaction_s
+                if keep_alive:
                     await conn.execute(_STILL_HERE)
 
     async def _apply_in(self, conn: AsyncConnection, run: list[Work[M]]) -> None:
