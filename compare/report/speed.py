@@ -276,8 +276,9 @@ def sweep_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
             "Capacity search per target: climb the ladder to the first failing rate, bisect between the "
             "last passing and the first failing rate until the gap is under "
             f"{pct(meta.get('config', {}).get('bisect_gap', 0.1))} of the rate, then run the found rate "
-            "once more (confirm): it must pass again, else the search steps down to the next lower rate "
-            "that passed. A step that kept up but missed the bound is repeated once. `host`: outside load "
+            "once more (confirm): it must pass again, else the search steps down (to the next lower rate "
+            "that passed, or by that gap when closer) and confirms there. A step that kept up but missed "
+            "the bound is repeated once. `host`: outside load "
             "during the step (steal; cores busy outside the target and the load generator)."
         )
     )

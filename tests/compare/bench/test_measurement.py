@@ -66,6 +66,16 @@ def test_a_failed_confirmation_steps_down_to_the_next_lower_passing_rate() -> No
     assert found.max_rate == 300 and found.highest_passed == 325 and found.confirmed
 
 
+def test_a_failed_confirmation_far_above_the_rung_below_steps_down_by_the_gap() -> None:
+    # 400 passes on the ladder, 425 fails in the bisection, 400's confirmation fails: the rung
+    # below (300) is 25 % lower, so the search confirms 10 % below 400 instead.
+    target = FakeTarget(capacity=420, flaky=((400, 2),))
+    found = asyncio.run(capacity_search(LADDER, target.measure, gap=0.1, max_bisect=4))
+    confirms = [r for r, k in target.calls if k == "confirm"]
+    assert confirms == [400, 360]
+    assert found.max_rate == 360 and found.highest_passed == 400 and found.confirmed
+
+
 def test_no_confirmed_rate_is_no_max_rate() -> None:
     target = FakeTarget(capacity=12, flaky=((10, 2),))  # 10 passes, its confirmation fails
     found = asyncio.run(capacity_search([5.0, 10, 25], target.measure, gap=0.1, max_bisect=0, max_confirm=1))
