@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -204,8 +205,16 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    signal.raise_signal(signal.SIGINT)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    # SIGTERM (a timeout, a CI runner, `kill`) stops a command the way Ctrl-C does: the running
+    # work is cancelled and what it staged (servers, roles, databases) is torn down on the way
+    # out, instead of the process dying at once and leaving those running.
+    signal.signal(signal.SIGTERM, _interrupt)
     module, _, name = args.command_at.partition(":")
     try:
         return int(getattr(importlib.import_module(module), name)(args))

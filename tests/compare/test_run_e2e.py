@@ -6,11 +6,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from PIL import Image
 
@@ -163,3 +165,27 @@ def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
         assert img.size == FIRST_SCREEN
         colours = img.convert("RGB").getcolors(maxcolors=1 << 16)
         assert colours is None or len(colours) > 20  # text and table drawn, not a blank screen
+
+
+def test_a_terminated_run_stops_what_it_started(base_settings: Settings, tmp_path: Path) -> None:
+    """SIGTERM (a timeout, a CI runner, `kill`) ends `compare run` the way Ctrl-C does: the
+    services it staged are stopped, not left running as orphans."""
+    env = {**os.environ, **settings_env(fresh_settings(base_settings, tmp_path))}
+    argv = [sys.executable, "-m", "compare", "run", "--variants", "--no-faults", "--rates", "5"]
+    argv += ["--step-s", "120", "--out", str(tmp_path / "out")]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        for line in proc.stderr:  # bounded by the timeout below if it never comes
+            if "[ladder]" in line or "warm-up" in line:
+                break
+        staged = psutil.Process(proc.pid).children(recursive=True)
+        assert staged, "compare run staged no process"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 130
+        _, alive = psutil.wait_procs(staged, timeout=15)
+        assert not alive, f"left running: {[' '.join(p.cmdline()[:5]) for p in alive]}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
