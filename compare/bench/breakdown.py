@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 from sqlalchemy import text
 
+from common.tasks import cancel_and_wait
 from compare.bench.capacity import BenchConfig, Progress, StepResult, measure_step
 from compare.targets.stage import Staged
 
@@ -149,9 +150,8 @@ class OutboxWatch:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            with contextlib.suppress(Exception):
+                await cancel_and_wait(self._task)
 
     def interval_ms(self) -> float | None:
         gaps = [(b - a) * 1000 for a, b in zip(self.polls, self.polls[1:], strict=False)]

@@ -37,6 +37,7 @@ import time
 from pydantic import BaseModel
 
 from common.supervisor import read_pid
+from common.tasks import cancel_and_wait
 from compare.bench.capacity import BenchConfig, Progress, SecondBin, summarise, wait_drained
 from compare.bench.load import LoadRun, OrderFactory, Phase, run_open_loop
 from compare.bench.metrics import GroupUsage, LatencyHistogram, LatencySummary, ResourceSampler, cores_between
@@ -96,9 +97,7 @@ class BacklogRecorder:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
 
     async def until_drained(self, timeout_s: float) -> None:
         """Keep sampling after the load until nothing is pending or queued (bounded)."""
@@ -450,9 +449,7 @@ async def disturb(st: Staged, cfg: BenchConfig, rate: float, progress: Progress)
         await task
         await recorder.until_drained(cfg.burst_drain_timeout_s)
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
         await recorder.stop()
     end = await wait_drained(st.stores, tag, 5, len(run.accepted))
     times = await st.stores.order_times(tag)

@@ -14,7 +14,6 @@ test. Every loop here is bounded in count (the schedule) and time (`drain_timeou
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import random
 import time
@@ -22,6 +21,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel
+
+from common.tasks import cancel_and_wait
 
 
 class Phase(BaseModel):
@@ -226,8 +227,7 @@ async def run_open_loop(
     for task in pending:
         task.cancel()
     for task in pending:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)
     run.unsent = sum(1 for r in run.records if r.done is None)
     run.ended = time.time()
     return run

@@ -19,6 +19,7 @@ import psutil
 from hdrh.histogram import HdrHistogram
 from pydantic import BaseModel
 
+from common.tasks import cancel_and_wait
 from compare.targets.pids import PidSource
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
@@ -165,9 +166,7 @@ class ResourceSampler:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await cancel_and_wait(self._task)
         await self.sample()
         self.stopped = time.monotonic()
 
