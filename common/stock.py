@@ -26,8 +26,7 @@ class Deduction:
 class StockRepository:
     def __init__(self, schema: InventorySchema) -> None:
         self._stock = schema.stock
-        self._take = _take(schema)
-        self._audit = _audit(schema)
+        self._take_and_log = _take_and_log(schema)
 
     async def deduct(
         self, conn: AsyncConnection, order_id: str, lines: Sequence[OrderLine], source_id: str
@@ -44,8 +43,8 @@ class StockRepository:
         locked first, in sku order (so that concurrent callers never deadlock); each request is
         decided by the pure rule against the stock the earlier ones left; then one UPDATE applies
         the sums (each row keeps its own `quantity >= n` guard, so stock cannot go below zero
-        even if the lock were ever dropped) and one INSERT writes the audit rows, in request
-        order. Three statements however many requests.
+        even if the lock were ever dropped) and, in the same statement, writes the audit rows in
+        request order. Two statements however many requests.
         """
         skus = sorted({line.sku for r in requests for line in r.lines})
         rows = await conn.execute(
@@ -69,10 +68,10 @@ class StockRepository:
                 audit.append({"o": r.order_id, "s": line.sku, "q": line.quantity, "src": r.source_id})
         if taken:
             changes = [{"s": sku, "q": n} for sku, n in taken.items()]
-            updated = await conn.execute(self._take, {"rows": changes})
-            if updated.rowcount != len(changes):  # impossible while the row locks are held
+            updated = (await conn.execute(self._take_and_log, {"take": changes, "audit": audit})).scalar_one()
+            if updated != len(changes):  # impossible while the row locks are held
+                # raising rolls the caller's transaction back: the audit rows with it
                 raise RuntimeError(f"stock guard failed for one of {sorted(taken)}")
-            await conn.execute(self._audit, {"rows": audit})
         return outcomes
 
     async def get(self, conn: AsyncConnection, sku: str) -> StockLevel | None:
@@ -88,19 +87,17 @@ class StockRepository:
         return StockLevel(sku=sku, quantity=quantity)
 
 
-def _take(schema: InventorySchema) -> TextClause:
+def _take_and_log(schema: InventorySchema) -> TextClause:
+    """Subtract the sums (guarded) and append the audit rows, in the array's order (the ledger's
+    id order is the deduction order), in one statement; its result is the count of stock rows
+    the guard let through."""
     return text(
-        f"UPDATE {schema.stock.name} AS s SET quantity = s.quantity - d.q "
-        "FROM jsonb_to_recordset(:rows) AS d(s text, q integer) "
-        "WHERE s.sku = d.s AND s.quantity >= d.q"
-    ).bindparams(bindparam("rows", type_=JSONB))
-
-
-def _audit(schema: InventorySchema) -> TextClause:
-    """The rows go in in the array's order (the ledger's id order is the deduction order)."""
-    return text(
-        f"INSERT INTO {schema.deduction_log.name} (order_id, sku, quantity, source_id) "
+        f"WITH taken AS (UPDATE {schema.stock.name} AS s SET quantity = s.quantity - d.q "
+        "FROM jsonb_to_recordset(:take) AS d(s text, q integer) "
+        "WHERE s.sku = d.s AND s.quantity >= d.q RETURNING s.sku), "
+        f"logged AS (INSERT INTO {schema.deduction_log.name} (order_id, sku, quantity, source_id) "
         "SELECT d.o, d.s, d.q, d.src "
-        "FROM ROWS FROM (jsonb_to_recordset(:rows) AS (o text, s text, q integer, src text)) "
-        "WITH ORDINALITY AS d(o, s, q, src, n) ORDER BY d.n"
-    ).bindparams(bindparam("rows", type_=JSONB))
+        "FROM ROWS FROM (jsonb_to_recordset(:audit) AS (o text, s text, q integer, src text)) "
+        "WITH ORDINALITY AS d(o, s, q, src, n) ORDER BY d.n) "
+        "SELECT count(*) FROM taken"
+    ).bindparams(bindparam("take", type_=JSONB), bindparam("audit", type_=JSONB))

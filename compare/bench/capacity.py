@@ -8,9 +8,13 @@ order not terminal when the wait ends is recorded at the censored value (wait en
 so a stall can only make the percentiles worse, never disappear.
 
 A step passes when p99 to terminal <= the stated bound, at least 99 % of the arrivals were
-accepted (202) and at least 99 % of the accepted orders reached a terminal state in time.
-A step that kept up with the offered rate (>= 95 % completed/s) but missed the latency bound
-is repeated once (one transient stall on a shared machine should not end the search).
+accepted (202), at least 99 % of the accepted orders reached a terminal state in time, and
+completion kept up with the offered rate: a short step can end before a growing backlog pushes
+p99 past the bound (375/s offered, 293/s completed, p99 1.7 s after 6 s), so the latency of the
+step's last quarter of arrivals is compared with its first quarter's (medians): a backlog that
+grows at a fraction f of the completion rate adds f x the time between them. The step fails
+when f > MAX_SHORTFALL. A step that kept up but missed the latency bound is repeated once (one
+transient stall on a shared machine should not end the search).
 
 The search (capacity_search): climb the ladder (QUICK/FULL `rates`) until the first failing
 step; bisect between the last passing and the first failing rate until the gap is under
@@ -28,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -36,13 +41,17 @@ from typing import Generic, Protocol, TypeVar
 from pydantic import BaseModel
 
 from compare.bench import pressure
-from compare.bench.load import LoadRun, OrderFactory, Phase, run_open_loop
+from compare.bench.load import LoadRecord, LoadRun, OrderFactory, Phase, run_open_loop
 from compare.bench.metrics import GroupUsage, LatencyHistogram, LatencySummary, ResourceSampler
 from compare.bench.pressure import HostPressure
 from compare.targets.probes import OrderTimes, Stores
 from compare.targets.stage import Staged
 
 Progress = Callable[[str], None]
+
+# The largest completion shortfall (backlog growth relative to the completion rate) a step may
+# show and still count as sustained: over a 6 s step, 5 % is ~225 ms of added wait.
+MAX_SHORTFALL = 0.05
 
 
 class BenchConfig(BaseModel):
@@ -128,6 +137,8 @@ class StepResult(BaseModel):
     passed: bool
     why: str
     timeline: list[SecondBin]
+    backlog_growth_ms: float | None = None  # median wait, last quarter of arrivals minus first
+    shortfall: float | None = None  # the backlog's growth rate relative to the completion rate
     first_attempt: str | None = None  # set when this step is a repeat: why the first attempt failed
     kind: str = "ladder"  # ladder | bisect | confirm (capacity_search)
     search: int = 0  # which capacity search of the target (compare run --repeat)
@@ -183,6 +194,24 @@ def timeline(run: LoadRun, times: OrderTimes, end: float) -> list[SecondBin]:
     ]
 
 
+def backlog_growth(run: LoadRun, times: OrderTimes, window_end: float) -> tuple[float, float] | None:
+    """(growth in ms, shortfall): how much longer the last quarter of accepted arrivals waited
+    for a terminal state than the first quarter (medians), and that growth per second of
+    schedule between the two quarters. None with too few arrivals to tell."""
+    accepted = sorted((r for r in run.records if r.status == 202), key=lambda r: r.scheduled)
+    quarter = len(accepted) // 4
+    if quarter < 2:
+        return None
+    first, last = accepted[:quarter], accepted[-quarter:]
+
+    def waits(records: list[LoadRecord]) -> float:
+        return statistics.median(times.terminal_at.get(r.order_id, window_end) - r.scheduled for r in records)
+
+    growth = waits(last) - waits(first)
+    span = statistics.fmean(r.scheduled for r in last) - statistics.fmean(r.scheduled for r in first)
+    return round(growth * 1000, 1), round(growth / span, 4) if span > 0 else 0.0
+
+
 def summarise(
     run: LoadRun,
     times: OrderTimes,
@@ -223,6 +252,12 @@ def summarise(
         reasons.append(f"only {accepted}/{sent} accepted")
     if incomplete > 0.01 * max(accepted, 1):
         reasons.append(f"{incomplete} orders not terminal after the wait")
+    growth = backlog_growth(run, times, window_end)
+    if growth is not None and growth[1] > MAX_SHORTFALL:
+        reasons.append(
+            f"the backlog grew: the last arrivals waited {growth[0]:,.0f} ms longer than the first "
+            f"(completion {growth[1]:.0%} short of the offered rate)"
+        )
     total_cpu = sum(u.cpu_s for u in resources.values())
     per_order = {name: round(u.cpu_s / max(completed, 1) * 1000, 3) for name, u in resources.items()}
     per_order["total"] = round(total_cpu / max(completed, 1) * 1000, 3)
@@ -247,6 +282,8 @@ def summarise(
         passed=not reasons,
         why="; ".join(reasons) or "ok",
         timeline=timeline(run, times, window_end),
+        backlog_growth_ms=growth and growth[0],
+        shortfall=growth and growth[1],
     )
 
 
@@ -400,7 +437,7 @@ async def search_capacity(
         i = next(counter)
         tag = f"r{search}s{i:02d}"
         step = await _measure(st, cfg, rate, tag)
-        if not step.passed and step.completed_per_s >= 0.95 * rate:
+        if not step.passed and (step.shortfall or 0.0) <= MAX_SHORTFALL:
             # Kept up with the offered rate but missed the latency bound: on a shared machine that
             # can be one transient stall. Repeat once; the step fails only on a second failure.
             progress(f"{st.title}: {rate:g}/s kept up but missed the bound ({step.why}); repeating once")

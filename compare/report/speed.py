@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from compare.bench.capacity import MAX_SHORTFALL
 from compare.bench.spread import Spread
 from compare.report import plots
 from compare.report.document import Block, H, P, Table, image
@@ -278,7 +279,9 @@ def sweep_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
             f"{pct(meta.get('config', {}).get('bisect_gap', 0.1))} of the rate, then run the found rate "
             "once more (confirm): it must pass again, else the search steps down (to the next lower rate "
             "that passed, or by that gap when closer) and confirms there. A step that kept up but missed "
-            "the bound is repeated once. `host`: outside load "
+            "the bound is repeated once. `wait growth`: how much longer the step's last quarter of arrivals "
+            f"waited than its first (medians); a step fails when that growth says completion fell more than "
+            f"{pct(MAX_SHORTFALL)} short of the offered rate (a backlog building up). `host`: outside load "
             "during the step (steal; cores busy outside the target and the load generator)."
         )
     )
@@ -330,6 +333,7 @@ def _steps_table(t: dict[str, Any]) -> Table:
             "p99",
             "p99.9",
             "max",
+            "wait growth",
             "stock deducted p50",
             "202 p99",
             "errors",
@@ -349,6 +353,7 @@ def _steps_table(t: dict[str, Any]) -> Table:
                 ms(s["terminal"]["p99_ms"]),
                 ms(s["terminal"]["p999_ms"]),
                 ms(s["terminal"]["max_ms"]),
+                ms(s.get("backlog_growth_ms")),
                 ms(s["deducted"]["p50_ms"]),
                 ms(s["accept"]["p99_ms"]),
                 str(s["errors"]),
