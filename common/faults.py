@@ -14,13 +14,15 @@ prefix applies only to that role. Actions:
 - delay:     sleep `seconds`
 - duplicate: the caller performs the step twice (only where the call site supports it)
 
-`times` is counted across restarts of the process in files under Settings.run_dir/faults, so a
-crash armed once crashes once even though the supervisor restarts the role with the same env.
+`times` is counted across restarts of the process, and across the copies of a role (the API's),
+in files under Settings.run_dir/faults, so a crash armed once crashes once even though the
+supervisor restarts the role with the same env.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import random
 import signal
@@ -115,11 +117,12 @@ class Faults:
             return True
         self._state_dir.mkdir(parents=True, exist_ok=True)
         counter = self._state_dir / f"{self._role}.{spec.point}"
-        # One byte appended per firing: the file size is the count, and O_APPEND is atomic.
-        fired = counter.stat().st_size if counter.exists() else 0
-        if fired >= spec.times:
-            return False
+        # One byte appended per firing: the file size is the count. Read and append under an
+        # exclusive lock: the API's copies share the role's name, hence the counter.
         with counter.open("ab") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            if os.fstat(f.fileno()).st_size >= spec.times:
+                return False
             f.write(b".")
         return True
 
