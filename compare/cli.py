@@ -16,6 +16,7 @@ import importlib
 import signal
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 FAULTS_DESCRIPTION = """\
@@ -205,8 +206,15 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    signal.raise_signal(signal.SIGINT)
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM handled as SIGINT is: by asyncio.run's handler (cancel the main task) or Python's
+    (KeyboardInterrupt). A shell starting the command in the background makes it ignore SIGINT,
+    and then asyncio.run installs none: SIGTERM still interrupts."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,20 +10,22 @@ so a stall can only make the percentiles worse, never disappear.
 A step passes when p99 to terminal <= the stated bound, at least 99 % of the arrivals were
 accepted (202), at least 99 % of the accepted orders reached a terminal state in time, and
 completion kept up with the offered rate: a short step can end before a growing backlog pushes
-p99 past the bound (375/s offered, 293/s completed, p99 1.7 s after 6 s), so the latency of the
-step's last quarter of arrivals is compared with its first quarter's (medians): a backlog that
-grows at a fraction f of the completion rate adds f x the time between them. The step fails
-when f > MAX_SHORTFALL. A step that kept up but missed the latency bound is repeated once (one
-transient stall on a shared machine should not end the search).
+p99 past the bound (375/s offered, 293/s completed, p99 1.7 s after 6 s), so the step also
+fails when the wait grows across it (backlog_growth: a robust slope through the median wait of
+each half second of arrivals) by enough to mean completion fell more than `max_shortfall` short
+of the offered rate, and by at least `min_growth_ms`. A step that kept up (everything accepted
+and terminal, no growing backlog) but missed the latency bound is repeated once (one transient
+stall on a shared machine should not end the search).
 
 The search (capacity_search): climb the ladder (QUICK/FULL `rates`) until the first failing
 step; bisect between the last passing and the first failing rate until the gap is under
 `bisect_gap` of the passing rate (at most `max_bisect` steps); then run the found rate once more:
 it must pass again, else the search steps down and confirms the lower rate (at most `max_confirm`
-confirmation steps): to the next lower rate that passed, or to `bisect_gap` below the failed one
-when that is closer, so that one unlucky confirmation costs at most ~10 %, not a whole ladder
-rung (400 -> 300). A step-down rate measured for the first time counts as confirmed when it
-passes: a higher rate passed once too. The max sustainable rate is the confirmed one.
+confirmation steps): the first time to the next lower rate that passed, or to `bisect_gap` below
+the failed one when that is closer, so that one unlucky confirmation costs ~10 %, not a whole
+ladder rung (400 -> 360, not 300); after that, to the next lower rate that passed (360 -> 300).
+A step-down rate measured for the first time (360) counts as confirmed when it passes: the rate
+above it passed once too. The max sustainable rate is the confirmed one.
 A failing step's backlog is drained (bounded) before the next step starts. Each step also
 records the host's pressure (compare.bench.pressure) and flags outside load next to its figures.
 """
@@ -36,12 +38,13 @@ import statistics
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, Protocol, TypeVar
+from itertools import combinations
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from compare.bench import pressure
-from compare.bench.load import LoadRecord, LoadRun, OrderFactory, Phase, run_open_loop
+from compare.bench.load import LoadRun, OrderFactory, Phase, run_open_loop
 from compare.bench.metrics import GroupUsage, LatencyHistogram, LatencySummary, ResourceSampler
 from compare.bench.pressure import HostPressure
 from compare.targets.probes import OrderTimes, Stores
@@ -49,9 +52,6 @@ from compare.targets.stage import Staged
 
 Progress = Callable[[str], None]
 
-# The largest completion shortfall (backlog growth relative to the completion rate) a step may
-# show and still count as sustained: over a 6 s step, 5 % is ~225 ms of added wait.
-MAX_SHORTFALL = 0.05
 
 
 class BenchConfig(BaseModel):
@@ -63,6 +63,10 @@ class BenchConfig(BaseModel):
     warmup_rate: float = 5.0
     drain_timeout_s: float
     p99_bound_ms: float = 2000.0
+    # A step fails when completion fell more than this short of the offered rate (a backlog
+    # building up) and that added at least min_growth_ms of wait across the step.
+    max_shortfall: float = 0.05
+    min_growth_ms: float = 100.0
     skus: int = 100
     stock_per_sku: int = 1_000_000_000
     connections: int = 64
@@ -137,8 +141,9 @@ class StepResult(BaseModel):
     passed: bool
     why: str
     timeline: list[SecondBin]
-    backlog_growth_ms: float | None = None  # median wait, last quarter of arrivals minus first
-    shortfall: float | None = None  # the backlog's growth rate relative to the completion rate
+    backlog_growth_ms: float | None = None  # wait added across the step (backlog_growth)
+    shortfall: float | None = None  # how far completion fell short of the offered rate
+    kept_up: bool = True  # accepted, completed, no backlog building: only latency can fail it
     first_attempt: str | None = None  # set when this step is a repeat: why the first attempt failed
     kind: str = "ladder"  # ladder | bisect | confirm (capacity_search)
     search: int = 0  # which capacity search of the target (compare run --repeat)
@@ -194,22 +199,28 @@ def timeline(run: LoadRun, times: OrderTimes, end: float) -> list[SecondBin]:
     ]
 
 
-def backlog_growth(run: LoadRun, times: OrderTimes, window_end: float) -> tuple[float, float] | None:
-    """(growth in ms, shortfall): how much longer the last quarter of accepted arrivals waited
-    for a terminal state than the first quarter (medians), and that growth per second of
-    schedule between the two quarters. None with too few arrivals to tell."""
-    accepted = sorted((r for r in run.records if r.status == 202), key=lambda r: r.scheduled)
-    quarter = len(accepted) // 4
-    if quarter < 2:
+class Growth(NamedTuple):
+    growth_ms: float  # added wait across the step (robust slope x span)
+    shortfall: float  # how far completion fell short of the offered rate (0 when it kept up)
+
+
+def backlog_growth(run: LoadRun, times: OrderTimes, window_end: float, bin_s: float = 0.5) -> Growth | None:
+    """Whether the wait for a terminal state grew across the step, as a backlog that builds up
+    makes it: the median wait per `bin_s` of arrivals, and the Theil-Sen slope through those
+    medians (the median of the pairwise slopes, so that a stall in a few bins does not tilt it).
+    A slope s (seconds of wait gained per second of arrivals) means completion ran at 1/(1+s)
+    of the offered rate: a shortfall of s/(1+s). None with fewer than 6 bins to tell."""
+    bins: dict[int, list[float]] = {}
+    for r in run.records:
+        if r.status == 202:
+            wait = times.terminal_at.get(r.order_id, window_end) - r.scheduled
+            bins.setdefault(int((r.scheduled - run.started) / bin_s), []).append(wait)
+    points = sorted((i * bin_s, statistics.median(waits)) for i, waits in bins.items())
+    if len(points) < 6:
         return None
-    first, last = accepted[:quarter], accepted[-quarter:]
-
-    def waits(records: list[LoadRecord]) -> float:
-        return statistics.median(times.terminal_at.get(r.order_id, window_end) - r.scheduled for r in records)
-
-    growth = waits(last) - waits(first)
-    span = statistics.fmean(r.scheduled for r in last) - statistics.fmean(r.scheduled for r in first)
-    return round(growth * 1000, 1), round(growth / span, 4) if span > 0 else 0.0
+    slope = statistics.median((y2 - y1) / (x2 - x1) for (x1, y1), (x2, y2) in combinations(points, 2))
+    span = points[-1][0] - points[0][0]
+    return Growth(round(slope * span * 1000, 1), round(slope / (1 + slope), 4) if slope > 0 else 0.0)
 
 
 def summarise(
@@ -221,6 +232,8 @@ def summarise(
     window_end: float,
     resources: dict[str, GroupUsage],
     bound_ms: float,
+    max_shortfall: float = 0.05,
+    min_growth_ms: float = 100.0,
 ) -> StepResult:
     accept, terminal, deducted = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
     errors: list[str] = []
@@ -253,11 +266,15 @@ def summarise(
     if incomplete > 0.01 * max(accepted, 1):
         reasons.append(f"{incomplete} orders not terminal after the wait")
     growth = backlog_growth(run, times, window_end)
-    if growth is not None and growth[1] > MAX_SHORTFALL:
+    behind = growth is not None and growth.shortfall > max_shortfall and growth.growth_ms >= min_growth_ms
+    if growth is not None and behind:
         reasons.append(
-            f"the backlog grew: the last arrivals waited {growth[0]:,.0f} ms longer than the first "
-            f"(completion {growth[1]:.0%} short of the offered rate)"
+            f"the backlog grew: waits rose {growth.growth_ms:,.0f} ms across the step (completion "
+            f"{growth.shortfall:.0%} short of the offered rate)"
         )
+    # Completion kept up (everything accepted and done, no backlog building): a step failing then
+    # missed only the latency bound, which one transient stall can do; it gets a second attempt.
+    kept_up = accepted >= 0.99 * sent and incomplete <= 0.01 * max(accepted, 1) and not behind
     total_cpu = sum(u.cpu_s for u in resources.values())
     per_order = {name: round(u.cpu_s / max(completed, 1) * 1000, 3) for name, u in resources.items()}
     per_order["total"] = round(total_cpu / max(completed, 1) * 1000, 3)
@@ -282,8 +299,9 @@ def summarise(
         passed=not reasons,
         why="; ".join(reasons) or "ok",
         timeline=timeline(run, times, window_end),
-        backlog_growth_ms=growth and growth[0],
-        shortfall=growth and growth[1],
+        backlog_growth_ms=growth and growth.growth_ms,
+        shortfall=growth and growth.shortfall,
+        kept_up=kept_up,
     )
 
 
@@ -342,8 +360,8 @@ def _midpoint(lo: float, hi: float) -> float:
 
 def _step_down(failed: float, passed: list[float], gap: float) -> float | None:
     """The rate to confirm after `failed` failed its confirmation: the highest lower rate that
-    passed, or `gap` below `failed` when that is closer (a ladder rung can be 25 % lower).
-    None when no lower rate passed at all."""
+    passed, or `gap` below `failed` when that is closer (a ladder rung can be 25 % lower; gap 0:
+    always a rate that passed). None when no lower rate passed at all."""
     below = [r for r in passed if r < failed]
     if not below:
         return None
@@ -401,7 +419,7 @@ async def capacity_search(
         log.append(f"ladder: every rung passed up to {lo:g}/s (the top)")
     highest = lo
     candidate: float | None = lo
-    for _ in range(max_confirm):
+    for attempt in range(max_confirm):
         if candidate is None:
             break
         step = await measure(candidate, "confirm")
@@ -410,7 +428,9 @@ async def capacity_search(
             log.append(f"confirmed {candidate:g}/s")
             return Search(steps=steps, max_rate=candidate, highest_passed=highest, confirmed=True,
                           capped_by_ladder=capped and candidate == highest, log=log)  # fmt: skip
-        lower = _step_down(candidate, [s.offered_rate for s in steps if s.passed], gap)
+        # only the found rate steps down by the gap: after that, the budget goes to rates that passed
+        passed = [s.offered_rate for s in steps if s.passed]
+        lower = _step_down(candidate, passed, gap if attempt == 0 else 0.0)
         log.append(
             f"confirmation of {candidate:g}/s failed"
             + (f"; stepping down to {lower:g}/s" if lower is not None else "; no lower rate passed")
@@ -437,7 +457,7 @@ async def search_capacity(
         i = next(counter)
         tag = f"r{search}s{i:02d}"
         step = await _measure(st, cfg, rate, tag)
-        if not step.passed and (step.shortfall or 0.0) <= MAX_SHORTFALL:
+        if not step.passed and step.kept_up:
             # Kept up with the offered rate but missed the latency bound: on a shared machine that
             # can be one transient stall. Repeat once; the step fails only on a second failure.
             progress(f"{st.title}: {rate:g}/s kept up but missed the bound ({step.why}); repeating once")
@@ -484,6 +504,8 @@ async def measure_step(
         window_end=end,
         resources=usage,
         bound_ms=cfg.p99_bound_ms,
+        max_shortfall=cfg.max_shortfall,
+        min_growth_ms=cfg.min_growth_ms,
     ).model_copy(update={"host": host})
     return step, run, times
 

@@ -8,7 +8,7 @@ from typing import Any
 def ms(v: float | None) -> str:
     if v is None:
         return "-"
-    return f"{v:,.0f} ms" if v >= 100 else f"{v:.1f} ms"
+    return f"{v:,.0f} ms" if abs(v) >= 100 else f"{v:.1f} ms"
 
 
 def num(v: float | None, unit: str = "") -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from compare.bench.capacity import MAX_SHORTFALL
 from compare.bench.spread import Spread
 from compare.report import plots
 from compare.report.document import Block, H, P, Table, image
@@ -270,18 +269,28 @@ def sweep_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
     """Every capacity search's log and steps per target, and its resources at the common rate."""
     meta = results.get("meta", {})
     rate = summ["common_rate"]
+    config = meta.get("config", {})
     b: list[Block] = []
     b.append(H(2, "Rate sweep", "rate-sweep"))
     b.append(
         P(
             "Capacity search per target: climb the ladder to the first failing rate, bisect between the "
             "last passing and the first failing rate until the gap is under "
-            f"{pct(meta.get('config', {}).get('bisect_gap', 0.1))} of the rate, then run the found rate "
-            "once more (confirm): it must pass again, else the search steps down (to the next lower rate "
-            "that passed, or by that gap when closer) and confirms there. A step that kept up but missed "
-            "the bound is repeated once. `wait growth`: how much longer the step's last quarter of arrivals "
-            f"waited than its first (medians); a step fails when that growth says completion fell more than "
-            f"{pct(MAX_SHORTFALL)} short of the offered rate (a backlog building up). `host`: outside load "
+            f"{pct(config.get('bisect_gap', 0.1))} of the rate, then run the found rate "
+            "once more (confirm): it must pass again, else the search steps down and confirms there (first "
+            "by that gap, or to the next lower rate that passed when closer; then to lower rates that "
+            "passed): a confirmed rate passed twice, or once with the rate above it passing once. "
+            "`wait growth`: how much the wait for a terminal state rose across the step (a robust slope "
+            "through the median wait of each half second of arrivals)"
+            + (
+                f"; a step fails when it means completion fell more than {pct(config['max_shortfall'])} "
+                "short of the offered rate (a backlog building up, which a short step can end before p99 "
+                "shows it). "
+                if "max_shortfall" in config
+                else " (this run's steps were not judged on it). "
+            )
+            + "A step that kept up (accepted, terminal, no backlog building) but missed the bound is "
+            "repeated once. `host`: outside load "
             "during the step (steal; cores busy outside the target and the load generator)."
         )
     )

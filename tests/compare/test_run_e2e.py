@@ -167,13 +167,20 @@ def test_html_report_in_headless_chromium(tmp_path: Path) -> None:
         assert colours is None or len(colours) > 20  # text and table drawn, not a blank screen
 
 
-def test_a_terminated_run_stops_what_it_started(base_settings: Settings, tmp_path: Path) -> None:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("sigint", ["default", "ignored"])
+def test_a_terminated_run_stops_what_it_started(base_settings: Settings, tmp_path: Path, sigint: str) -> None:
     """SIGTERM (a timeout, a CI runner, `kill`) ends `compare run` the way Ctrl-C does: the
-    services it staged are stopped, not left running as orphans."""
+    services it staged are stopped, not left running as orphans. Also when it was started in
+    the background by a shell, which makes it ignore SIGINT."""
     env = {**os.environ, **settings_env(fresh_settings(base_settings, tmp_path))}
     argv = [sys.executable, "-m", "compare", "run", "--variants", "--no-faults", "--rates", "5"]
     argv += ["--step-s", "120", "--out", str(tmp_path / "out")]
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True)
+    ignore = _ignore_sigint if sigint == "ignored" else None
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=ignore)
     try:
         assert proc.stderr is not None
         for line in proc.stderr:  # bounded by the timeout below if it never comes

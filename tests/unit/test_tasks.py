@@ -42,3 +42,23 @@ async def test_a_cancellation_of_the_caller_while_it_waits_is_not_swallowed() ->
     with pytest.raises(asyncio.CancelledError):
         await outer
     assert went_on == []
+
+
+async def test_teardown_after_it_goes_on_while_the_caller_is_being_cancelled() -> None:
+    stopped: list[bool] = []
+    torn_down: list[bool] = []
+
+    async def caller() -> None:
+        task = asyncio.create_task(_slow_to_stop(stopped))
+        try:
+            await asyncio.sleep(60)
+        finally:  # the caller's own cancellation is under way here
+            await cancel_and_wait(task)
+            torn_down.append(True)  # must still run
+
+    outer = asyncio.create_task(caller())
+    await asyncio.sleep(0.05)
+    outer.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await outer
+    assert stopped == [True] and torn_down == [True]

@@ -76,6 +76,13 @@ def test_a_failed_confirmation_far_above_the_rung_below_steps_down_by_the_gap() 
     assert found.max_rate == 360 and found.highest_passed == 400 and found.confirmed
 
 
+def test_after_a_failed_step_down_the_search_goes_to_rates_that_passed() -> None:
+    target = FakeTarget(capacity=420, flaky=((400, 2), (360, 1)))
+    found = asyncio.run(capacity_search(LADDER, target.measure, gap=0.1, max_bisect=4))
+    assert [r for r, k in target.calls if k == "confirm"] == [400, 360, 300]  # not 324
+    assert found.max_rate == 300 and found.confirmed
+
+
 def test_no_confirmed_rate_is_no_max_rate() -> None:
     target = FakeTarget(capacity=12, flaky=((10, 2),))  # 10 passes, its confirmation fails
     found = asyncio.run(capacity_search([5.0, 10, 25], target.measure, gap=0.1, max_bisect=0, max_confirm=1))
