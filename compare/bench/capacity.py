@@ -21,10 +21,10 @@ The search (capacity_search): climb the ladder (QUICK/FULL `rates`) until the fi
 step; bisect between the last passing and the first failing rate until the gap is under
 `bisect_gap` of the passing rate (at most `max_bisect` steps); then run the found rate once more:
 it must pass again, else the search steps down and confirms the lower rate (at most `max_confirm`
-confirmation steps): the first time to the next lower rate that passed, or to `bisect_gap` below
-the failed one when that is closer, so that one unlucky confirmation costs ~10 %, not a whole
-ladder rung (400 -> 360, not 300); after that, to the next lower rate that passed (360 -> 300).
-A step-down rate measured for the first time (360) counts as confirmed when it passes: the rate
+confirmation steps): to the next lower rate that passed, or to `bisect_gap` below the failed one
+when that is closer, so that an unlucky confirmation costs ~10 %, not a whole ladder rung
+(400 -> 360 -> 324 -> 300, not 400 -> 300 -> 200; five steps always reach a rung that passed).
+A step-down rate measured for the first time (360) counts as confirmed when it passes: a rate
 above it passed once too. The max sustainable rate is the confirmed one.
 A failing step's backlog is drained (bounded) before the next step starts. Each step also
 records the host's pressure (compare.bench.pressure) and flags outside load next to its figures.
@@ -81,7 +81,7 @@ class BenchConfig(BaseModel):
     fault_scenarios: bool = True  # run the fault suite for the anomaly matrix
     bisect_gap: float = 0.1  # bisect until (first failing - last passing) < this x last passing
     max_bisect: int = 4
-    max_confirm: int = 3  # confirmation steps (the found rate, then each step down)
+    max_confirm: int = 5  # confirmation steps (the found rate, then each step down)
     idle_window_s: float = 2.5  # host pressure with the target idle, before each search
     breakdown_low_rate: float = 10.0  # the per-stage latency breakdown's low rate
     breakdown_poll_s: float = 0.02  # how often the breakdown polls the MQ outbox
@@ -419,7 +419,7 @@ async def capacity_search(
         log.append(f"ladder: every rung passed up to {lo:g}/s (the top)")
     highest = lo
     candidate: float | None = lo
-    for attempt in range(max_confirm):
+    for _ in range(max_confirm):
         if candidate is None:
             break
         step = await measure(candidate, "confirm")
@@ -428,9 +428,7 @@ async def capacity_search(
             log.append(f"confirmed {candidate:g}/s")
             return Search(steps=steps, max_rate=candidate, highest_passed=highest, confirmed=True,
                           capped_by_ladder=capped and candidate == highest, log=log)  # fmt: skip
-        # only the found rate steps down by the gap: after that, the budget goes to rates that passed
-        passed = [s.offered_rate for s in steps if s.passed]
-        lower = _step_down(candidate, passed, gap if attempt == 0 else 0.0)
+        lower = _step_down(candidate, [s.offered_rate for s in steps if s.passed], gap)
         log.append(
             f"confirmation of {candidate:g}/s failed"
             + (f"; stepping down to {lower:g}/s" if lower is not None else "; no lower rate passed")

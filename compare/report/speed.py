@@ -277,9 +277,9 @@ def sweep_blocks(results: dict[str, Any], summ: dict[str, Any]) -> list[Block]:
             "Capacity search per target: climb the ladder to the first failing rate, bisect between the "
             "last passing and the first failing rate until the gap is under "
             f"{pct(config.get('bisect_gap', 0.1))} of the rate, then run the found rate "
-            "once more (confirm): it must pass again, else the search steps down and confirms there (first "
-            "by that gap, or to the next lower rate that passed when closer; then to lower rates that "
-            "passed): a confirmed rate passed twice, or once with the rate above it passing once. "
+            "once more (confirm): it must pass again, else the search steps down and confirms there (each "
+            "time by that gap, or to the next lower rate that passed when that is closer): a confirmed "
+            "rate passed twice, or once with a rate above it passing once. "
             "`wait growth`: how much the wait for a terminal state rose across the step (a robust slope "
             "through the median wait of each half second of arrivals)"
             + (

@@ -76,10 +76,10 @@ def test_a_failed_confirmation_far_above_the_rung_below_steps_down_by_the_gap() 
     assert found.max_rate == 360 and found.highest_passed == 400 and found.confirmed
 
 
-def test_after_a_failed_step_down_the_search_goes_to_rates_that_passed() -> None:
-    target = FakeTarget(capacity=420, flaky=((400, 2), (360, 1)))
-    found = asyncio.run(capacity_search(LADDER, target.measure, gap=0.1, max_bisect=4))
-    assert [r for r, k in target.calls if k == "confirm"] == [400, 360, 300]  # not 324
+def test_step_downs_go_by_the_gap_until_a_rate_that_passed_is_closer() -> None:
+    target = FakeTarget(capacity=420, flaky=((400, 2), (360, 1), (324, 1)))
+    found = asyncio.run(capacity_search(LADDER, target.measure, gap=0.1, max_bisect=4, max_confirm=5))
+    assert [r for r, k in target.calls if k == "confirm"] == [400, 360, 324, 300]  # 292 < 300
     assert found.max_rate == 300 and found.confirmed
 
 
