@@ -307,6 +307,8 @@ async def burst(
         window_end=end,
         resources={},
         bound_ms=cfg.p99_bound_ms,
+        max_shortfall=cfg.max_shortfall,
+        min_growth_ms=cfg.min_growth_ms,
     )
     peak_start, peak_end = run.started + cfg.burst_lead_s, run.started + cfg.burst_lead_s + cfg.burst_s
     peak_hist = LatencyHistogram()
@@ -461,6 +463,8 @@ async def disturb(st: Staged, cfg: BenchConfig, rate: float, progress: Progress)
         window_end=end,
         resources={},
         bound_ms=cfg.p99_bound_ms,
+        max_shortfall=cfg.max_shortfall,
+        min_growth_ms=cfg.min_growth_ms,
     )
     samples = recorder.samples
     level = baseline_level(samples, windows[0].start if windows else cfg.disturb_s)

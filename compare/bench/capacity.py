@@ -53,7 +53,6 @@ from compare.targets.stage import Staged
 Progress = Callable[[str], None]
 
 
-
 class BenchConfig(BaseModel):
     mode: str
     seed: int = 42
@@ -232,8 +231,8 @@ def summarise(
     window_end: float,
     resources: dict[str, GroupUsage],
     bound_ms: float,
-    max_shortfall: float = 0.05,
-    min_growth_ms: float = 100.0,
+    max_shortfall: float,
+    min_growth_ms: float,
 ) -> StepResult:
     accept, terminal, deducted = LatencyHistogram(), LatencyHistogram(), LatencyHistogram()
     errors: list[str] = []
@@ -266,8 +265,9 @@ def summarise(
     if incomplete > 0.01 * max(accepted, 1):
         reasons.append(f"{incomplete} orders not terminal after the wait")
     growth = backlog_growth(run, times, window_end)
-    behind = growth is not None and growth.shortfall > max_shortfall and growth.growth_ms >= min_growth_ms
-    if growth is not None and behind:
+    behind = False
+    if growth is not None and growth.shortfall > max_shortfall and growth.growth_ms >= min_growth_ms:
+        behind = True
         reasons.append(
             f"the backlog grew: waits rose {growth.growth_ms:,.0f} ms across the step (completion "
             f"{growth.shortfall:.0%} short of the offered rate)"
@@ -360,8 +360,8 @@ def _midpoint(lo: float, hi: float) -> float:
 
 def _step_down(failed: float, passed: list[float], gap: float) -> float | None:
     """The rate to confirm after `failed` failed its confirmation: the highest lower rate that
-    passed, or `gap` below `failed` when that is closer (a ladder rung can be 25 % lower; gap 0:
-    always a rate that passed). None when no lower rate passed at all."""
+    passed, or `gap` below `failed` when that is closer (a ladder rung can be 25 % lower).
+    None when no lower rate passed at all."""
     below = [r for r in passed if r < failed]
     if not below:
         return None

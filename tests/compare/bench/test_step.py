@@ -37,7 +37,15 @@ def _summary(
 ) -> StepResult:
     run, times, end = _step(rate, capacity, service_s, stall)
     return summarise(
-        run, times, offered_rate=rate, duration_s=STEP_S, window_end=end, resources={}, bound_ms=2000
+        run,
+        times,
+        offered_rate=rate,
+        duration_s=STEP_S,
+        window_end=end,
+        resources={},
+        bound_ms=2000,
+        max_shortfall=0.05,
+        min_growth_ms=100,
     )
 
 
