@@ -1,9 +1,9 @@
 """The UNSAFE reference path: the same database writes done synchronously in the request.
 
 POST /orders inserts t_order (orders database), deducts t_stock and appends t_deduction_log
-(inventory database), then sets the order's final status (orders database) -- three local
-transactions on two databases, no messaging, no outbox, no dedup, no atomicity across the two
-databases. A crash between them leaves an order PENDING forever or stock deducted for an order
+(inventory database), then sets the order's final status (orders database) -- three statements,
+each its own local transaction, on two databases, no messaging, no outbox, no dedup, no atomicity
+across the two databases. A crash between them leaves an order PENDING forever or stock deducted for an order
 that does not exist. It is the lower bound on the cost of the work itself, so that the report
 can state what each variant's guarantees cost as a ratio to it. Never use it for real orders.
 
@@ -23,11 +23,14 @@ from contextlib import asynccontextmanager
 from common.api import OrderService, serve
 from common.cli import VariantSpec, main
 from common.db import autocommit, create_schema
-from common.domain import Order, PlaceOrder
+from common.deduction import decide
+from common.domain import Order, OrderStatus, PlaceOrder
 from common.faults import Faults
+from common.orders import to_order
 from common.schema import InventorySchema, OrdersSchema
 from common.service import OrderServiceBase
 from common.settings import Settings
+from compare.targets import reference_writes
 from compare.targets.target import Variant
 
 DB_CODE = "ref"
@@ -35,6 +38,9 @@ REFERENCE = Variant("reference", "compare.targets.reference", DB_CODE, ("api",))
 
 _ORDERS = OrdersSchema(outbox=False, dedup=False)
 _INVENTORY = InventorySchema(outbox=False)
+_INSERT = reference_writes.insert_order(_ORDERS)
+_DEDUCT = reference_writes.deduct_and_log(_INVENTORY)
+_SETTLE = reference_writes.settle_order(_ORDERS)
 
 
 class ReferenceService(OrderServiceBase):
@@ -44,17 +50,31 @@ class ReferenceService(OrderServiceBase):
         super().__init__(settings, DB_CODE, _ORDERS, _INVENTORY, orders_pool=20, inventory_pool=20)
 
     async def place_order(self, cmd: PlaceOrder) -> Order:
-        # As lean as the work allows: the two single-statement steps run in autocommit (one round
-        # trip each); only the deduction needs a transaction (row locks, guard, audit rows).
+        # As lean as the work allows: three statements, each its own transaction (one round trip
+        # each, compare.targets.reference_writes), and nothing between them.
+        lines = [line.model_dump() for line in cmd.lines]
+        new = {"order_id": cmd.order_id, "customer_id": cmd.customer_id, "lines": lines}
         async with autocommit(self.orders_db) as conn:
-            order, created = await self.orders.add(conn, cmd)
-        if not created:
-            return order
-        async with self.inventory_db.begin() as conn:
-            outcome = await self.stock.deduct(conn, cmd.order_id, cmd.lines, f"ref-{cmd.order_id}")
+            row = (await conn.execute(_INSERT, {**new, "fingerprint": cmd.fingerprint()})).first()
+            if row is None:
+                return await self.orders.existing(conn, cmd)
+        order = to_order(row)
+        async with autocommit(self.inventory_db) as conn:
+            deducted = (
+                await conn.execute(
+                    _DEDUCT, {"lines": lines, "order_id": cmd.order_id, "source_id": f"ref-{cmd.order_id}"}
+                )
+            ).one()
+        outcome = decide(cmd.order_id, cmd.lines, deducted.on_hand)
+        if (outcome.status is OrderStatus.CONFIRMED) != (deducted.taken == len(lines)):
+            raise RuntimeError(f"order {cmd.order_id}: the statement and the rule disagree ({deducted})")
         async with autocommit(self.orders_db) as conn:
-            settled = await self.orders.settle_returning(conn, outcome)
-        return settled or order
+            settled = (
+                await conn.execute(
+                    _SETTLE, {"id": cmd.order_id, "status": outcome.status.value, "reason": outcome.reason}
+                )
+            ).first()
+        return order if settled is None else to_order(settled)
 
 
 @asynccontextmanager

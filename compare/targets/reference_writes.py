@@ -1,0 +1,79 @@
+"""The reference's three statements, built once: insert the order, deduct and log, settle.
+
+Each is one statement sent in autocommit (one statement is one transaction: one round trip, no
+BEGIN / COMMIT). The deduction decides all-or-nothing inside its statement:
+
+    WITH want   AS (the order's lines, in line order),
+         seen   AS (SELECT .. FROM t_stock WHERE sku IN want ORDER BY sku FOR UPDATE),
+         verdict AS (every line's SKU exists and has enough),
+         taken  AS (UPDATE t_stock .. WHERE verdict AND quantity >= wanted),   -- the guard stays
+         logged AS (INSERT INTO t_deduction_log .. WHERE verdict, in line order)
+    SELECT count(*) FROM taken, the quantities seen
+
+Rows are locked in sku order (no deadlock between orders); the UPDATE finds them already locked
+by this statement and re-reads their latest version (READ COMMITTED), so it subtracts from what
+`seen` read. The caller decides the outcome and its reason with the pure rule
+(common.deduction.decide) on the quantities seen, and checks that the statement agreed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Integer, TextClause, bindparam, func, text
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
+
+from common.domain import OrderStatus
+from common.schema import InventorySchema, OrdersSchema
+
+
+def insert_order(schema: OrdersSchema) -> ReturningInsert[Any]:
+    """INSERT .. ON CONFLICT DO NOTHING RETURNING the row (none: the id existed)."""
+    order = schema.order
+    return (
+        insert(order)
+        .values(
+            order_id=bindparam("order_id"),
+            customer_id=bindparam("customer_id"),
+            lines=bindparam("lines", type_=JSONB),
+            fingerprint=bindparam("fingerprint"),
+            status=OrderStatus.PENDING.value,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id"])
+        .returning(order)
+    )
+
+
+def settle_order(schema: OrdersSchema) -> ReturningUpdate[Any]:
+    """PENDING -> the outcome, RETURNING the row (none: it was not PENDING)."""
+    order = schema.order
+    return (
+        order.update()
+        .where(order.c.order_id == bindparam("id"), order.c.status == OrderStatus.PENDING.value)
+        .values(status=bindparam("status"), reason=bindparam("reason"), updated_at=func.now())
+        .returning(order)
+    )
+
+
+def deduct_and_log(schema: InventorySchema) -> TextClause:
+    stock, log = schema.stock.name, schema.deduction_log.name
+    return (
+        text(
+            "WITH want AS (SELECT w.sku, w.quantity, w.n FROM ROWS FROM (jsonb_to_recordset(:lines) "
+            "AS (sku text, quantity integer)) WITH ORDINALITY AS w(sku, quantity, n)), "
+            f"seen AS (SELECT s.sku, s.quantity FROM {stock} AS s WHERE s.sku IN (SELECT sku FROM want) "
+            "ORDER BY s.sku FOR UPDATE), "
+            "verdict AS (SELECT bool_and(seen.quantity IS NOT NULL AND seen.quantity >= want.quantity) AS ok "
+            "FROM want LEFT JOIN seen ON seen.sku = want.sku), "
+            f"taken AS (UPDATE {stock} AS s SET quantity = s.quantity - want.quantity FROM want, verdict "
+            "WHERE verdict.ok AND s.sku = want.sku AND s.quantity >= want.quantity RETURNING s.sku), "
+            f"logged AS (INSERT INTO {log} (order_id, sku, quantity, source_id) "
+            "SELECT :order_id, want.sku, want.quantity, :source_id FROM want, verdict "
+            "WHERE verdict.ok ORDER BY want.n) "
+            "SELECT (SELECT count(*) FROM taken) AS taken, "
+            "(SELECT coalesce(jsonb_object_agg(sku, quantity), '{}') FROM seen) AS on_hand"
+        )
+        .bindparams(bindparam("lines", type_=JSONB))
+        .columns(taken=Integer, on_hand=JSONB)
+    )
