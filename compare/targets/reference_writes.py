@@ -3,17 +3,20 @@
 Each is one statement sent in autocommit (one statement is one transaction: one round trip, no
 BEGIN / COMMIT). The deduction decides all-or-nothing inside its statement:
 
-    WITH want   AS (the order's lines, in line order),
-         seen   AS (SELECT .. FROM t_stock WHERE sku IN want ORDER BY sku FOR UPDATE),
+    WITH want    AS (the order's lines, in line order),
+         seen    AS (SELECT .. FROM t_stock WHERE sku IN want ORDER BY sku FOR UPDATE),
          verdict AS (every line's SKU exists and has enough),
-         taken  AS (UPDATE t_stock .. WHERE verdict AND quantity >= wanted),   -- the guard stays
-         logged AS (INSERT INTO t_deduction_log .. WHERE verdict, in line order)
+         taken   AS (UPDATE t_stock SET quantity = seen.quantity - wanted .. WHERE verdict),
+         logged  AS (INSERT INTO t_deduction_log .. WHERE verdict, in line order)
     SELECT count(*) FROM taken, the quantities seen
 
-Rows are locked in sku order (no deadlock between orders); the UPDATE finds them already locked
-by this statement and re-reads their latest version (READ COMMITTED), so it subtracts from what
-`seen` read. The caller decides the outcome and its reason with the pure rule
-(common.deduction.decide) on the quantities seen, and checks that the statement agreed.
+Rows are locked in sku order (no deadlock between orders) and `seen` reads their latest committed
+quantity, which nobody can change until this statement commits. The UPDATE therefore sets the
+new quantity from `seen`, not from its own row: its snapshot is older than the lock, and a WHERE
+on the snapshot's quantity would skip a row restocked meanwhile (one line of the order taken,
+the other not). The stock table's CHECK (quantity >= 0) stays the backstop. The caller decides
+the outcome and its reason with the pure rule (common.deduction.decide) on the quantities seen,
+and checks that the statement agreed.
 """
 
 from __future__ import annotations
@@ -66,8 +69,9 @@ def deduct_and_log(schema: InventorySchema) -> TextClause:
             "ORDER BY s.sku FOR UPDATE), "
             "verdict AS (SELECT bool_and(seen.quantity IS NOT NULL AND seen.quantity >= want.quantity) AS ok "
             "FROM want LEFT JOIN seen ON seen.sku = want.sku), "
-            f"taken AS (UPDATE {stock} AS s SET quantity = s.quantity - want.quantity FROM want, verdict "
-            "WHERE verdict.ok AND s.sku = want.sku AND s.quantity >= want.quantity RETURNING s.sku), "
+            f"taken AS (UPDATE {stock} AS s SET quantity = seen.quantity - want.quantity "
+            "FROM want JOIN seen ON seen.sku = want.sku, verdict "
+            "WHERE verdict.ok AND s.sku = want.sku RETURNING s.sku), "
             f"logged AS (INSERT INTO {log} (order_id, sku, quantity, source_id) "
             "SELECT :order_id, want.sku, want.quantity, :source_id FROM want, verdict "
             "WHERE verdict.ok ORDER BY want.n) "

@@ -116,13 +116,14 @@ async def test_a_resubmission_deducts_once_and_a_new_body_conflicts(service: Ref
 
 
 async def test_concurrent_orders_on_scarce_stock_never_oversell(service: ReferenceService) -> None:
-    """Orders that take the two SKUs together race single-SKU ones: exactly the stock is sold,
-    no deadlock, and the ledger matches the stock taken."""
+    """Orders that take the two SKUs together (in either line order) race single-SKU ones:
+    exactly the stock is sold, no deadlock, and the ledger matches the stock taken."""
     await service.set_stock("apple", 10)
     await service.set_stock("pear", 10)
     cmds = [order(f"a{i}", ("apple", 1)) for i in range(15)]
     cmds += [order(f"p{i}", ("pear", 1)) for i in range(15)]
-    cmds += [order(f"b{i}", ("pear", 1), ("apple", 1)) for i in range(10)]
+    cmds += [order(f"b{i}", ("pear", 1), ("apple", 1)) for i in range(5)]
+    cmds += [order(f"c{i}", ("apple", 1), ("pear", 1)) for i in range(5)]
     placed = await asyncio.gather(*(service.place_order(c) for c in cmds))
     taken = {"apple": 0, "pear": 0}
     for cmd, result in zip(cmds, placed, strict=True):
@@ -135,3 +136,21 @@ async def test_concurrent_orders_on_scarce_stock_never_oversell(service: Referen
     logged = await ledger(service)
     assert sum(q for _, s, q, _ in logged if s == "apple") == 10
     assert sum(q for _, s, q, _ in logged if s == "pear") == 10
+
+
+async def test_a_restock_committed_while_the_order_waits_is_deducted_from(service: ReferenceService) -> None:
+    """The order's statement takes its snapshot, then waits for a row lock held by a restock
+    (pear 0 -> 5). It must decide on, and subtract from, the restocked quantity: all lines or none."""
+    await service.set_stock("apple", 10)
+    await service.set_stock("pear", 0)
+    async with service.inventory_db.connect() as restock:
+        await restock.execute(text("SELECT 1"))  # the connection is open before the order starts
+        await restock.execute(text("UPDATE t_stock SET quantity = 5 WHERE sku = 'pear'"))
+        placing = asyncio.create_task(service.place_order(order("o1", ("apple", 1), ("pear", 3))))
+        await asyncio.sleep(0.5)  # the order's statement is waiting for pear's row lock
+        assert not placing.done()
+        await restock.commit()
+    placed = await asyncio.wait_for(placing, 10)
+    assert placed.status is OrderStatus.CONFIRMED
+    assert (await on_hand(service, "apple"), await on_hand(service, "pear")) == (9, 2)
+    assert await ledger(service) == [("o1", "apple", 1, "ref-o1"), ("o1", "pear", 3, "ref-o1")]
