@@ -64,11 +64,6 @@ class OrderRepository:
         row = (await conn.execute(select(self._t).where(self._t.c.order_id == order_id))).first()
         return None if row is None else to_order(row)
 
-    async def settle_returning(self, conn: AsyncConnection, outcome: DeductionOutcome) -> Order | None:
-        """settle(), answering with the settled order (None: it was not PENDING)."""
-        row = (await conn.execute(self._settling(outcome).returning(self._t))).first()
-        return None if row is None else to_order(row)
-
     async def settle(self, conn: AsyncConnection, outcome: DeductionOutcome) -> bool:
         """PENDING -> CONFIRMED/REJECTED, once. A late or repeated outcome changes nothing."""
         result = await conn.execute(self._settling(outcome))

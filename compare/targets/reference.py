@@ -67,6 +67,8 @@ class ReferenceService(OrderServiceBase):
             ).one()
         outcome = decide(cmd.order_id, cmd.lines, deducted.on_hand)
         if (outcome.status is OrderStatus.CONFIRMED) != (deducted.taken == len(lines)):
+            # cannot happen while the statement holds its row locks; if it did, the deduction is
+            # already committed (UNSAFE: nothing rolls it back) and the order stays PENDING
             raise RuntimeError(f"order {cmd.order_id}: the statement and the rule disagree ({deducted})")
         async with autocommit(self.orders_db) as conn:
             settled = (

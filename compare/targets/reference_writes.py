@@ -10,11 +10,14 @@ BEGIN / COMMIT). The deduction decides all-or-nothing inside its statement:
          logged  AS (INSERT INTO t_deduction_log .. WHERE verdict, in line order)
     SELECT count(*) FROM taken, the quantities seen
 
-Rows are locked in sku order (no deadlock between orders) and `seen` reads their latest committed
-quantity, which nobody can change until this statement commits. The UPDATE therefore sets the
-new quantity from `seen`, not from its own row: its snapshot is older than the lock, and a WHERE
-on the snapshot's quantity would skip a row restocked meanwhile (one line of the order taken,
-the other not). The stock table's CHECK (quantity >= 0) stays the backstop. The caller decides
+Rows are locked in sku order (no deadlock between orders); `seen` reads their latest committed
+quantity, which nobody can change until this statement commits, and `verdict` decides on it.
+The UPDATE must take neither its filter nor its new value from its own row: it reads the rows of
+the statement's snapshot, which is older than the lock. A WHERE on that quantity skipped a row
+restocked while the order waited (one line of the order taken, the other not), and
+`quantity - wanted` on it broke the CHECK (quantity >= 0) before PostgreSQL moved to the row's
+latest version. So the new value is `seen`'s quantity minus the line's; the row lock is what
+makes that right (tests/compare/test_reference.py races restocks and orders). The caller decides
 the outcome and its reason with the pure rule (common.deduction.decide) on the quantities seen,
 and checks that the statement agreed.
 """

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from common.domain import OrderConflict, OrderLine, OrderStatus, PlaceOrder
 from common.settings import Settings
@@ -138,6 +138,20 @@ async def test_concurrent_orders_on_scarce_stock_never_oversell(service: Referen
     assert sum(q for _, s, q, _ in logged if s == "pear") == 10
 
 
+async def until_a_statement_waits_for_a_lock(conn: AsyncConnection) -> None:
+    for _ in range(200):
+        waiting = await conn.scalar(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        )
+        if waiting:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the order's statement never waited for the restock's row lock")
+
+
 async def test_a_restock_committed_while_the_order_waits_is_deducted_from(service: ReferenceService) -> None:
     """The order's statement takes its snapshot, then waits for a row lock held by a restock
     (pear 0 -> 5). It must decide on, and subtract from, the restocked quantity: all lines or none."""
@@ -148,7 +162,7 @@ async def test_a_restock_committed_while_the_order_waits_is_deducted_from(servic
         async with other_client.begin() as restock:
             await restock.execute(text("UPDATE t_stock SET quantity = 5 WHERE sku = 'pear'"))
             placing = asyncio.create_task(service.place_order(order("o1", ("apple", 1), ("pear", 3))))
-            await asyncio.sleep(0.5)  # the order's statement is waiting for pear's row lock
+            await until_a_statement_waits_for_a_lock(restock)
             assert not placing.done()
     finally:
         await other_client.dispose()
