@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from common.domain import OrderConflict, OrderLine, OrderStatus, PlaceOrder
 from common.settings import Settings
@@ -49,7 +49,7 @@ async def on_hand(svc: ReferenceService, sku: str) -> int | None:
     return None if level is None else level.quantity
 
 
-def count_round_trips(*engines: AsyncEngine) -> list[str]:
+def count_statements(*engines: AsyncEngine) -> list[str]:
     """Every statement sent, plus BEGIN and COMMIT for each explicit transaction."""
     sent: list[str] = []
 
@@ -66,11 +66,11 @@ def count_round_trips(*engines: AsyncEngine) -> list[str]:
     return sent
 
 
-async def test_a_new_order_costs_three_round_trips(service: ReferenceService) -> None:
+async def test_a_new_order_costs_three_statements_and_no_transaction_block(service: ReferenceService) -> None:
     """Insert, deduct-and-log, settle: one statement each, none in an explicit transaction."""
     await service.set_stock("apple", 10)
     await service.set_stock("pear", 10)
-    sent = count_round_trips(service.orders_db, service.inventory_db)
+    sent = count_statements(service.orders_db, service.inventory_db)
     placed = await service.place_order(order("o1", ("apple", 2), ("pear", 1)))
     assert placed.status is OrderStatus.CONFIRMED
     assert len(sent) == 3, sent
@@ -138,17 +138,15 @@ async def test_concurrent_orders_on_scarce_stock_never_oversell(service: Referen
     assert sum(q for _, s, q, _ in logged if s == "pear") == 10
 
 
-async def until_a_statement_waits_for_a_lock(conn: AsyncConnection) -> None:
-    for _ in range(200):
-        waiting = await conn.scalar(
-            text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        )
-        if waiting:
-            return
-        await asyncio.sleep(0.05)
+async def until_a_statement_waits_for_a_lock(engine: AsyncEngine) -> None:
+    """Polls ungranted locks from a connection of its own, in autocommit: a transaction that read
+    pg_stat_activity or pg_locks once keeps seeing that first view."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        for _ in range(200):
+            if await conn.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+                return
+            await asyncio.sleep(0.05)
     raise AssertionError("the order's statement never waited for the restock's row lock")
 
 
@@ -162,7 +160,7 @@ async def test_a_restock_committed_while_the_order_waits_is_deducted_from(servic
         async with other_client.begin() as restock:
             await restock.execute(text("UPDATE t_stock SET quantity = 5 WHERE sku = 'pear'"))
             placing = asyncio.create_task(service.place_order(order("o1", ("apple", 1), ("pear", 3))))
-            await until_a_statement_waits_for_a_lock(restock)
+            await until_a_statement_waits_for_a_lock(other_client)
             assert not placing.done()
     finally:
         await other_client.dispose()
