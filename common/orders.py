@@ -18,6 +18,32 @@ def to_order(row: Any) -> Order:
     return Order.model_validate(dict(row._mapping))
 
 
+def insert_new_order(table: Table) -> ReturningInsert[Any]:
+    """INSERT the order unless its id exists, RETURNING the new row (no row: it existed). Built
+    once, bound per call (new_order_params)."""
+    return (
+        insert(table)
+        .values(
+            order_id=bindparam("order_id"),
+            customer_id=bindparam("customer_id"),
+            lines=bindparam("lines", type_=JSONB),
+            fingerprint=bindparam("fingerprint"),
+            status=OrderStatus.PENDING.value,
+        )
+        .on_conflict_do_nothing(index_elements=["order_id"])
+        .returning(table)
+    )
+
+
+def new_order_params(cmd: PlaceOrder) -> dict[str, Any]:
+    return {
+        "order_id": cmd.order_id,
+        "customer_id": cmd.customer_id,
+        "lines": [line.model_dump() for line in cmd.lines],
+        "fingerprint": cmd.fingerprint(),
+    }
+
+
 class OrderRepository:
     def __init__(self, schema: OrdersSchema) -> None:
         self._t = schema.order

@@ -18,12 +18,12 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, select
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import autocommit
-from common.domain import Order, OrderStatus, PlaceOrder
-from common.orders import OrderRepository, to_order
+from common.domain import Order, PlaceOrder
+from common.orders import OrderRepository, insert_new_order, new_order_params, to_order
 from mq_variant.outbox import NOTIFY_CHANNEL
 from mq_variant.schema import ORDERS
 
@@ -31,19 +31,7 @@ from mq_variant.schema import ORDERS
 def _statement() -> Select[Any]:
     order, outbox = ORDERS.order, ORDERS.outbox
     assert outbox is not None
-    new_order = (
-        insert(order)
-        .values(
-            order_id=bindparam("order_id"),
-            customer_id=bindparam("customer_id"),
-            lines=bindparam("lines", type_=JSONB),
-            fingerprint=bindparam("fingerprint"),
-            status=OrderStatus.PENDING.value,
-        )
-        .on_conflict_do_nothing(index_elements=["order_id"])
-        .returning(order)
-        .cte("o")
-    )
+    new_order = insert_new_order(order).cte("o")
     message = (
         outbox.insert()
         .from_select(
@@ -65,10 +53,7 @@ async def place_with_message(
 ) -> tuple[Order, bool]:
     """(order, created). Raises common.domain.OrderConflict for a reused id with another body."""
     params = {
-        "order_id": cmd.order_id,
-        "customer_id": cmd.customer_id,
-        "lines": [line.model_dump() for line in cmd.lines],
-        "fingerprint": cmd.fingerprint(),
+        **new_order_params(cmd),
         "message_id": uuid.uuid4().hex,
         "routing_key": routing_key,
         "payload": payload,

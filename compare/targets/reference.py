@@ -26,7 +26,7 @@ from common.db import autocommit, create_schema
 from common.deduction import decide
 from common.domain import Order, OrderStatus, PlaceOrder
 from common.faults import Faults
-from common.orders import to_order
+from common.orders import insert_new_order, new_order_params, to_order
 from common.schema import InventorySchema, OrdersSchema
 from common.service import OrderServiceBase
 from common.settings import Settings
@@ -38,7 +38,7 @@ REFERENCE = Variant("reference", "compare.targets.reference", DB_CODE, ("api",))
 
 _ORDERS = OrdersSchema(outbox=False, dedup=False)
 _INVENTORY = InventorySchema(outbox=False)
-_INSERT = reference_writes.insert_order(_ORDERS)
+_INSERT = insert_new_order(_ORDERS.order)
 _DEDUCT = reference_writes.deduct_and_log(_INVENTORY)
 _SETTLE = reference_writes.settle_order(_ORDERS)
 
@@ -52,10 +52,10 @@ class ReferenceService(OrderServiceBase):
     async def place_order(self, cmd: PlaceOrder) -> Order:
         # As lean as the work allows: three statements, each its own transaction (one round trip
         # each, compare.targets.reference_writes), and nothing between them.
-        lines = [line.model_dump() for line in cmd.lines]
-        new = {"order_id": cmd.order_id, "customer_id": cmd.customer_id, "lines": lines}
+        new = new_order_params(cmd)
+        lines = new["lines"]
         async with autocommit(self.orders_db) as conn:
-            row = (await conn.execute(_INSERT, {**new, "fingerprint": cmd.fingerprint()})).first()
+            row = (await conn.execute(_INSERT, new)).first()
             if row is None:
                 return await self.orders.existing(conn, cmd)
         order = to_order(row)

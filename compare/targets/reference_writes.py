@@ -1,4 +1,4 @@
-"""The reference's three statements, built once: insert the order, deduct and log, settle.
+"""The reference's statements, built once: deduct and log, settle (the insert: common.orders).
 
 Each is one statement sent in autocommit (one statement is one transaction: one round trip, no
 BEGIN / COMMIT). The deduction decides all-or-nothing inside its statement:
@@ -27,28 +27,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Integer, TextClause, bindparam, func, text
-from sqlalchemy.dialects.postgresql import JSONB, insert
-from sqlalchemy.sql.dml import ReturningInsert, ReturningUpdate
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from common.domain import OrderStatus
 from common.schema import InventorySchema, OrdersSchema
-
-
-def insert_order(schema: OrdersSchema) -> ReturningInsert[Any]:
-    """INSERT .. ON CONFLICT DO NOTHING RETURNING the row (none: the id existed)."""
-    order = schema.order
-    return (
-        insert(order)
-        .values(
-            order_id=bindparam("order_id"),
-            customer_id=bindparam("customer_id"),
-            lines=bindparam("lines", type_=JSONB),
-            fingerprint=bindparam("fingerprint"),
-            status=OrderStatus.PENDING.value,
-        )
-        .on_conflict_do_nothing(index_elements=["order_id"])
-        .returning(order)
-    )
 
 
 def settle_order(schema: OrdersSchema) -> ReturningUpdate[Any]:
