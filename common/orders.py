@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.dml import ReturningInsert, Update
+from sqlalchemy.sql.dml import ReturningInsert
 
 from common.domain import DeductionOutcome, Order, OrderConflict, OrderStatus, PlaceOrder
 from common.schema import OrdersSchema
@@ -46,7 +46,15 @@ def new_order_params(cmd: PlaceOrder) -> dict[str, Any]:
 
 class OrderRepository:
     def __init__(self, schema: OrdersSchema) -> None:
+        """Every statement is built once here, with bind parameters (compiled once per process)."""
         self._t = schema.order
+        self._insert = insert_new_order(self._t)
+        self._settle = (
+            self._t.update()
+            .where(self._t.c.order_id == bindparam("id"), self._t.c.status == OrderStatus.PENDING.value)
+            .values(status=bindparam("status"), reason=bindparam("reason"), updated_at=func.now())
+        )
+        self._settle_returning = self._settle.returning(self._t)
         self._settle_many = text(
             f"UPDATE {self._t.name} AS o SET status = d.status, reason = d.reason, updated_at = now() "
             "FROM jsonb_to_recordset(:rows) AS d(order_id text, status text, reason text) "
@@ -57,24 +65,9 @@ class OrderRepository:
     def table(self) -> Table:
         return self._t
 
-    def insert_new(self, cmd: PlaceOrder) -> ReturningInsert[Any]:
-        """INSERT the order unless its id exists, RETURNING the new row (no row: it existed)."""
-        return (
-            insert(self._t)
-            .values(
-                order_id=cmd.order_id,
-                customer_id=cmd.customer_id,
-                lines=[line.model_dump() for line in cmd.lines],
-                fingerprint=cmd.fingerprint(),
-                status=OrderStatus.PENDING,
-            )
-            .on_conflict_do_nothing(index_elements=["order_id"])
-            .returning(self._t)
-        )
-
     async def add(self, conn: AsyncConnection, cmd: PlaceOrder) -> tuple[Order, bool]:
         """Insert the order once. Returns (order, created). Raises OrderConflict on a new body."""
-        row = (await conn.execute(self.insert_new(cmd))).first()
+        row = (await conn.execute(self._insert, new_order_params(cmd))).first()
         if row is not None:
             return to_order(row), True
         return await self.existing(conn, cmd), False
@@ -92,8 +85,13 @@ class OrderRepository:
 
     async def settle(self, conn: AsyncConnection, outcome: DeductionOutcome) -> bool:
         """PENDING -> CONFIRMED/REJECTED, once. A late or repeated outcome changes nothing."""
-        result = await conn.execute(self._settling(outcome))
+        result = await conn.execute(self._settle, _settle_params(outcome))
         return result.rowcount == 1
+
+    async def settle_returning(self, conn: AsyncConnection, outcome: DeductionOutcome) -> Order | None:
+        """settle(), answering with the settled order (None: it was not PENDING)."""
+        row = (await conn.execute(self._settle_returning, _settle_params(outcome))).first()
+        return None if row is None else to_order(row)
 
     async def settle_many(self, conn: AsyncConnection, outcomes: Sequence[DeductionOutcome]) -> None:
         """settle() for several orders (distinct ids) in one statement."""
@@ -101,9 +99,6 @@ class OrderRepository:
             rows = [o.model_dump(mode="json", include={"order_id", "status", "reason"}) for o in outcomes]
             await conn.execute(self._settle_many, {"rows": rows})
 
-    def _settling(self, outcome: DeductionOutcome) -> Update:
-        return (
-            self._t.update()
-            .where(self._t.c.order_id == outcome.order_id, self._t.c.status == OrderStatus.PENDING)
-            .values(status=outcome.status, reason=outcome.reason, updated_at=func.now())
-        )
+
+def _settle_params(outcome: DeductionOutcome) -> dict[str, Any]:
+    return {"id": outcome.order_id, "status": outcome.status.value, "reason": outcome.reason}

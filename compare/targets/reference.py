@@ -26,11 +26,10 @@ from common.db import autocommit, create_schema
 from common.deduction import decide
 from common.domain import Order, OrderStatus, PlaceOrder
 from common.faults import Faults
-from common.orders import insert_new_order, new_order_params, to_order
 from common.schema import InventorySchema, OrdersSchema
 from common.service import OrderServiceBase
 from common.settings import Settings
-from compare.targets import reference_writes
+from compare.targets.reference_writes import deduct_and_log
 from compare.targets.target import Variant
 
 DB_CODE = "ref"
@@ -38,9 +37,7 @@ REFERENCE = Variant("reference", "compare.targets.reference", DB_CODE, ("api",))
 
 _ORDERS = OrdersSchema(outbox=False, dedup=False)
 _INVENTORY = InventorySchema(outbox=False)
-_INSERT = insert_new_order(_ORDERS.order)
-_DEDUCT = reference_writes.deduct_and_log(_INVENTORY)
-_SETTLE = reference_writes.settle_order(_ORDERS)
+_DEDUCT = deduct_and_log(_INVENTORY)
 
 
 class ReferenceService(OrderServiceBase):
@@ -51,14 +48,13 @@ class ReferenceService(OrderServiceBase):
 
     async def place_order(self, cmd: PlaceOrder) -> Order:
         # As lean as the work allows: three statements, each its own transaction (one round trip
-        # each, compare.targets.reference_writes), and nothing between them.
-        new = new_order_params(cmd)
-        lines = new["lines"]
+        # each; the insert and the settle are common.orders' prebuilt statements, the deduction
+        # compare.targets.reference_writes), and nothing between them.
         async with autocommit(self.orders_db) as conn:
-            row = (await conn.execute(_INSERT, new)).first()
-            if row is None:
-                return await self.orders.existing(conn, cmd)
-        order = to_order(row)
+            order, created = await self.orders.add(conn, cmd)
+        if not created:
+            return order
+        lines = [line.model_dump() for line in cmd.lines]
         async with autocommit(self.inventory_db) as conn:
             deducted = (
                 await conn.execute(
@@ -71,12 +67,8 @@ class ReferenceService(OrderServiceBase):
             # already committed (UNSAFE: nothing rolls it back) and the order stays PENDING
             raise RuntimeError(f"order {cmd.order_id}: the statement and the rule disagree ({deducted})")
         async with autocommit(self.orders_db) as conn:
-            settled = (
-                await conn.execute(
-                    _SETTLE, {"id": cmd.order_id, "status": outcome.status.value, "reason": outcome.reason}
-                )
-            ).first()
-        return order if settled is None else to_order(settled)
+            settled = await self.orders.settle_returning(conn, outcome)
+        return settled or order
 
 
 @asynccontextmanager

@@ -1,7 +1,7 @@
-"""The reference's statements, built once: deduct and log, settle (the insert: common.orders).
+"""The reference's deduction, built once (its insert and settle: common.orders).
 
-Each is one statement sent in autocommit (one statement is one transaction: one round trip, no
-BEGIN / COMMIT). The deduction decides all-or-nothing inside its statement:
+One statement sent in autocommit (one statement is one transaction: one round trip, no BEGIN /
+COMMIT) that decides all-or-nothing itself:
 
     WITH want    AS (the order's lines, in line order),
          seen    AS (SELECT .. FROM t_stock WHERE sku IN want ORDER BY sku FOR UPDATE),
@@ -24,25 +24,10 @@ and checks that the statement agreed.
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import Integer, TextClause, bindparam, func, text
+from sqlalchemy import Integer, TextClause, bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.sql.dml import ReturningUpdate
 
-from common.domain import OrderStatus
-from common.schema import InventorySchema, OrdersSchema
-
-
-def settle_order(schema: OrdersSchema) -> ReturningUpdate[Any]:
-    """PENDING -> the outcome, RETURNING the row (none: it was not PENDING)."""
-    order = schema.order
-    return (
-        order.update()
-        .where(order.c.order_id == bindparam("id"), order.c.status == OrderStatus.PENDING.value)
-        .values(status=bindparam("status"), reason=bindparam("reason"), updated_at=func.now())
-        .returning(order)
-    )
+from common.schema import InventorySchema
 
 
 def deduct_and_log(schema: InventorySchema) -> TextClause:
