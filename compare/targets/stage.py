@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -22,29 +21,10 @@ from common.temporal_dev import start_dev_server
 from compare.targets.pids import PidSource, pids_by_name, pids_from_run_dir, static_pids
 from compare.targets.probes import BrokerProbe, Stores, TemporalProbe
 from compare.targets.reference import REFERENCE
+from compare.targets.sandbox import free_port
 from compare.targets.target import VARIANTS, Variant, VariantProcess
 
 TARGETS: dict[str, Variant] = {"reference": REFERENCE, **VARIANTS}
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(*, also_free_at: int = 0) -> int:
-    """A free TCP port p (with p + also_free_at free too, e.g. Temporal's UI port)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if not also_free_at or (port + also_free_at <= 65535 and _port_free(port + also_free_at)):
-            return port
-    raise RuntimeError("no free port found")
 
 
 @dataclass
@@ -132,7 +112,7 @@ async def staged(
     settings = target_settings(base, label or name, out_dir, faults=faults)
     temporal_proc: asyncio.subprocess.Process | None = None
     if name == "workflow":
-        port = free_port(also_free_at=1000)
+        port = free_port(also_free=(1000,))
         settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{port}"})
         temporal_proc = await start_dev_server(
             settings.temporal_address,

@@ -9,8 +9,7 @@ import sys
 import httpx
 import psutil
 
-from compare.targets.stage import free_port
-from tests.support import wait_until
+from tests.support import free_port, wait_until
 
 
 def _listens(pid: int, port: int) -> bool:

@@ -1,0 +1,21 @@
+"""A staged target's API port is picked outside Linux's ephemeral range: a port picked by binding
+port 0 could be handed to any client socket (a database connection, a Temporal gRPC channel, a
+test in another xdist worker) before the API binds it. Seen: "Address already in use" for 120 s."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from common.settings import Settings
+from compare.targets.stage import target_settings
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return int(low), int(high)
+
+
+def test_staged_api_ports_stay_out_of_the_ephemeral_range(tmp_path: Path) -> None:
+    low, high = _ephemeral_range()
+    ports = {target_settings(Settings(), "reference", tmp_path).api_port for _ in range(20)}
+    assert not [p for p in ports if low <= p <= high], f"ports in {low}-{high}: {sorted(ports)}"
