@@ -148,3 +148,44 @@ async def test_active_relay_crash_after_publish_standby_resends_without_reorderi
     assert len(seqs) > 1000  # the unacknowledged batch really went out twice
     assert sorted(set(seqs)) == list(range(1, 1001))  # nothing lost
     assert first_deliveries(seqs) == list(range(1, 1001))  # first deliveries in outbox order
+
+
+async def test_a_row_committed_after_a_higher_id_was_relayed_is_still_relayed(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    # An outbox id is taken at INSERT and becomes visible at COMMIT: a transaction holding a lower
+    # id can commit after the relay sent and deleted a higher one. The relay's read must not skip
+    # it (as a read of `id > the last id sent` would: a lost message).
+    settings = fresh_settings(base_settings, tmp_path / "run", relay_batch_size=50)
+    await init(settings, reset=True)
+    engine = engine_for(settings, settings.database("mq", "orders"), pool_size=1)
+    relay: subprocess.Popen[bytes] | None = None
+    try:
+        async with engine.connect() as slow:
+            await slow.execute(
+                text("INSERT INTO t_local_msg (message_id, routing_key, payload) VALUES ('m1', :rk, '{}')"),
+                {"rk": topology.DEDUCT},
+            )  # id 1, not committed yet
+            relay = start_relay(settings, tmp_path / "relay.log", {})
+            await fill_outbox(settings, 2, 1)  # id 2, committed
+
+            async def higher_one_relayed() -> bool:
+                log = (tmp_path / "relay.log").read_text()
+                return "active: relaying" in log and await outbox_rows(settings) == 0
+
+            await wait_until(higher_one_relayed, timeout=30, what="m2 relayed and deleted")
+            await slow.commit()
+
+        async def drained() -> bool:
+            return await outbox_rows(settings) == 0
+
+        await wait_until(drained, timeout=30, what="m1 relayed after its late commit")
+        assert sorted(set(await drain_queue(settings, 2))) == [1, 2]
+    finally:
+        await engine.dispose()
+        if relay is not None:
+            relay.kill()
+            relay.wait()
+        for side in ("orders", "inventory"):
+            await drop_database(settings, settings.database("mq", side))
+        await delete_topology(settings)
