@@ -58,7 +58,10 @@ class OrderRepository:
         self._settle_many = text(
             f"UPDATE {self._t.name} AS o SET status = d.status, reason = d.reason, updated_at = now() "
             "FROM jsonb_to_recordset(:rows) AS d(order_id text, status text, reason text) "
-            f"WHERE o.order_id = d.order_id AND o.status = '{OrderStatus.PENDING.value}'"
+            f"WHERE o.order_id = d.order_id AND o.status = '{OrderStatus.PENDING.value}' "
+            # the planner takes jsonb_to_recordset for 100 rows and joined them by scanning the
+            # whole order table (common.dedup._record_sql): ANY gives it the primary key
+            "AND o.order_id = ANY(CAST(:ids AS text[]))"
         ).bindparams(bindparam("rows", type_=JSONB))
 
     @property
@@ -97,7 +100,7 @@ class OrderRepository:
         """settle() for several orders (distinct ids) in one statement."""
         if outcomes:
             rows = [o.model_dump(mode="json", include={"order_id", "status", "reason"}) for o in outcomes]
-            await conn.execute(self._settle_many, {"rows": rows})
+            await conn.execute(self._settle_many, {"rows": rows, "ids": [o.order_id for o in outcomes]})
 
 
 def _settle_params(outcome: DeductionOutcome) -> dict[str, Any]:
