@@ -35,7 +35,7 @@ async def claim(conn: AsyncConnection, table: Table, keys: Sequence[str]) -> dic
         return {}
     done = [key for key in keys if key not in claimed]
     rows = await conn.execute(_stored_sql(table), {"keys": done})
-    found = {key: result for key, result in rows.tuples()}
+    found = {key: result for key, result in rows}
     # a row gone between the two statements (retention pruned it) still counts as done
     return {key: found.get(key) for key in done}
 
