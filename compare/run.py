@@ -35,6 +35,7 @@ from compare.bench.metrics import machine_info
 from compare.faults.matrix import failed_controls, run_fault_matrix
 from compare.report.complexity import analyse_package, deployment
 from compare.targets.inspection import leftovers, operator_view, temporal_tables
+from compare.targets.probes import postgres_maintenance
 from compare.targets.stage import TARGETS, Staged, staged
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,6 +249,7 @@ async def run_all(args: argparse.Namespace, argv: list[str]) -> dict[str, Any]:
             "started": started.isoformat(timespec="seconds"),
             "git_commit": _git_commit(),
             "machine": machine_info(),
+            "postgres": await postgres_maintenance(base),
             "config": cfg.model_dump(),
             "p99_bound_ms": cfg.p99_bound_ms,
             "temporal_store": args.temporal_store,

@@ -756,10 +756,17 @@ def platform_caveat(results: dict[str, Any]) -> str:
         if store == "sqlite"
         else f"the single-binary dev server with {store} persistence (NOT durable: an upper bound)"
     )
-    return (
+    text = (
         f"Temporal here is {temporal}, not a cluster on PostgreSQL or Cassandra; RabbitMQ and PostgreSQL "
         "are the production servers, single node, no replication."
     )
+    if results.get("meta", {}).get("postgres", {}).get("autovacuum") == "off":
+        text += (
+            " PostgreSQL ran with autovacuum OFF: no table was vacuumed or analyzed during the run, so"
+            " the dead rows of the outboxes, the orders and the dedup tables piled up and a figure"
+            " taken late in the run paid for them (most of all MQ's, whose outbox churns per message)."
+        )
+    return text
 
 
 def fault_suite_caveat(results: dict[str, Any], summ: dict[str, Any]) -> str:

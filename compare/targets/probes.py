@@ -41,6 +41,22 @@ class OrderTimes:
     deducted_at: dict[str, float]  # order_id -> epoch seconds of its first audit row
 
 
+
+async def postgres_maintenance(settings: Settings) -> dict[str, str]:
+    """The server's version and whether autovacuum runs: with it off, no table is vacuumed or
+    analyzed during a run, and the dead rows of the outbox, the orders and the dedup table pile up
+    (a figure taken late in the run pays for them). {"error": ...} when the server cannot say."""
+    engine = probe_engine(settings, "postgres")
+    try:
+        async with engine.connect() as conn:
+            version = await conn.scalar(text("SHOW server_version"))
+            autovacuum = await conn.scalar(text("SHOW autovacuum"))
+        return {"version": str(version), "autovacuum": str(autovacuum)}
+    except Exception as exc:
+        return {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    finally:
+        await engine.dispose()
+
 class Stores:
     """The target's two databases, opened once for the whole benchmark of that target."""
 

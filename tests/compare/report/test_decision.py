@@ -404,6 +404,18 @@ def test_caveats_name_the_machine_the_noise_and_what_temporal_and_rabbitmq_were(
     assert "NOT durable" in joined and "single node" in joined
 
 
+def test_a_postgres_without_autovacuum_is_a_caveat() -> None:
+    def caveats_with(meta_postgres: dict[str, str]) -> str:
+        results = fake_results()
+        results["meta"]["postgres"] = meta_postgres
+        box = next(b for b in decision_blocks(results, summary(results)) if isinstance(b, Box))
+        return "\n".join(box.items)
+
+    assert "autovacuum OFF" in caveats_with({"version": "15.19", "autovacuum": "off"})
+    assert "autovacuum" not in caveats_with({"version": "15.19", "autovacuum": "on"})
+    assert "autovacuum" not in caveats_with({"error": "OSError: refused"})
+
+
 def test_one_variant_only_has_nothing_to_compare() -> None:
     results = fake_results()
     del results["targets"]["workflow"]
