@@ -161,19 +161,25 @@ async def test_a_row_committed_after_a_higher_id_was_relayed_is_still_relayed(
     engine = engine_for(settings, settings.database("mq", "orders"), pool_size=1)
     relay: subprocess.Popen[bytes] | None = None
     try:
+        relay = start_relay(settings, tmp_path / "relay.log", {})
+
+        async def relaying() -> bool:
+            return "active: relaying" in (tmp_path / "relay.log").read_text()
+
+        # the relay first: the open transaction below must not sit idle for the server's
+        # idle-in-transaction limit while a relay starts on a loaded machine
+        await wait_until(relaying, timeout=30, what="the relay active")
         async with engine.connect() as slow:
             await slow.execute(
                 text("INSERT INTO t_local_msg (message_id, routing_key, payload) VALUES ('m1', :rk, '{}')"),
                 {"rk": topology.DEDUCT},
             )  # id 1, not committed yet
-            relay = start_relay(settings, tmp_path / "relay.log", {})
             await fill_outbox(settings, 2, 1)  # id 2, committed
 
             async def higher_one_relayed() -> bool:
-                log = (tmp_path / "relay.log").read_text()
-                return "active: relaying" in log and await outbox_rows(settings) == 0
+                return await outbox_rows(settings) == 0
 
-            await wait_until(higher_one_relayed, timeout=30, what="m2 relayed and deleted")
+            await wait_until(higher_one_relayed, timeout=8, what="m2 relayed and deleted")
             await slow.commit()
 
         async def drained() -> bool:
