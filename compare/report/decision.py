@@ -762,9 +762,10 @@ def platform_caveat(results: dict[str, Any]) -> str:
     )
     if results.get("meta", {}).get("postgres", {}).get("autovacuum") == "off":
         text += (
-            " PostgreSQL ran with autovacuum OFF: no table was vacuumed or analyzed during the run, so"
-            " the dead rows of the outboxes, the orders and the dedup tables piled up and a figure"
-            " taken late in the run paid for them (most of all MQ's, whose outbox churns per message)."
+            " PostgreSQL ran with autovacuum OFF: nothing vacuumed or analyzed the tables during the"
+            " run (only a wraparound vacuum would have), so the dead rows of the outboxes, the orders"
+            " and the dedup tables piled up and a figure taken late in the run may have paid for them"
+            " (most of all MQ's, whose outbox churns per message)."
         )
     return text
 

@@ -41,7 +41,6 @@ class OrderTimes:
     deducted_at: dict[str, float]  # order_id -> epoch seconds of its first audit row
 
 
-
 async def postgres_maintenance(settings: Settings) -> dict[str, str]:
     """The server's version and whether autovacuum runs: with it off, no table is vacuumed or
     analyzed during a run, and the dead rows of the outbox, the orders and the dedup table pile up
@@ -56,6 +55,7 @@ async def postgres_maintenance(settings: Settings) -> dict[str, str]:
         return {"error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
     finally:
         await engine.dispose()
+
 
 class Stores:
     """The target's two databases, opened once for the whole benchmark of that target."""

@@ -55,12 +55,11 @@ _PICK_FROM = (10000, 32000)
 
 
 def free_port(*, also_free: tuple[int, ...] = ()) -> int:
-    """A free TCP port p, outside the ephemeral range, such that p + each offset in also_free is
-    free too."""
+    """A free TCP port p such that p + each offset in also_free is free too, all of them outside
+    the ephemeral range."""
+    low, high = _PICK_FROM[0], _PICK_FROM[1] - max(also_free, default=0)  # every port below 32000
     for _ in range(500):
-        port = random.randrange(*_PICK_FROM)
-        if port + max(also_free, default=0) >= 65535:
-            continue
+        port = random.randrange(low, high)
         if all(_is_free(port + off) for off in (0, *also_free)):
             return port
     raise SandboxError("no free port found")

@@ -1,12 +1,14 @@
-"""A staged target's API port is picked outside Linux's ephemeral range: a port picked by binding
-port 0 could be handed to any client socket (a database connection, a Temporal gRPC channel, a
-test in another xdist worker) before the API binds it. Seen: "Address already in use" for 120 s."""
+"""A staged target's API port, and a workflow target's Temporal ports, are picked outside Linux's
+ephemeral range: a port picked by binding port 0 could be handed to any client socket (a
+database connection, a Temporal gRPC channel, a test in another xdist worker) before the server
+binds it. Seen: "Address already in use" for 120 s."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from common.settings import Settings
+from compare.targets.sandbox import free_port
 from compare.targets.stage import target_settings
 
 
@@ -18,4 +20,11 @@ def _ephemeral_range() -> tuple[int, int]:
 def test_staged_api_ports_stay_out_of_the_ephemeral_range(tmp_path: Path) -> None:
     low, high = _ephemeral_range()
     ports = {target_settings(Settings(), "reference", tmp_path).api_port for _ in range(20)}
+    assert not [p for p in ports if low <= p <= high], f"ports in {low}-{high}: {sorted(ports)}"
+
+
+def test_the_temporal_dev_server_ports_stay_out_of_the_ephemeral_range() -> None:
+    # the staged dev server listens on p (gRPC) and p + 1000 (its web UI)
+    low, high = _ephemeral_range()
+    ports = {p + off for p in (free_port(also_free=(1000,)) for _ in range(1000)) for off in (0, 1000)}
     assert not [p for p in ports if low <= p <= high], f"ports in {low}-{high}: {sorted(ports)}"
