@@ -68,7 +68,8 @@ class StockRepository:
                 audit.append({"o": r.order_id, "s": line.sku, "q": line.quantity, "src": r.source_id})
         if taken:
             changes = [{"s": sku, "q": n} for sku, n in taken.items()]
-            updated = (await conn.execute(self._take_and_log, {"take": changes, "audit": audit})).scalar_one()
+            params = {"take": changes, "skus": list(taken), "audit": audit}
+            updated = (await conn.execute(self._take_and_log, params)).scalar_one()
             if updated != len(changes):  # impossible while the row locks are held
                 # raising rolls the caller's transaction back: the audit rows with it
                 raise RuntimeError(f"stock guard failed for one of {sorted(taken)}")
@@ -94,7 +95,10 @@ def _take_and_log(schema: InventorySchema) -> TextClause:
     return text(
         f"WITH taken AS (UPDATE {schema.stock.name} AS s SET quantity = s.quantity - d.q "
         "FROM jsonb_to_recordset(:take) AS d(s text, q integer) "
-        "WHERE s.sku = d.s AND s.quantity >= d.q RETURNING s.sku), "
+        # the key predicate: jsonb_to_recordset is planned as 100 rows, and against a catalogue
+        # of some thousands of SKUs the planner scanned all of t_stock for them (tests/common)
+        "WHERE s.sku = d.s AND s.sku = ANY(CAST(:skus AS text[])) AND s.quantity >= d.q "
+        "RETURNING s.sku), "
         f"logged AS (INSERT INTO {schema.deduction_log.name} (order_id, sku, quantity, source_id) "
         "SELECT d.o, d.s, d.q, d.src "
         "FROM ROWS FROM (jsonb_to_recordset(:audit) AS (o text, s text, q integer, src text)) "

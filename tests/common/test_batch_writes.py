@@ -12,10 +12,11 @@ from sqlalchemy import text
 
 from common import dedup
 from common.db import create_schema, drop_database, engine_for
-from common.domain import DeductionOutcome, OrderStatus
+from common.domain import DeductionOutcome, OrderLine, OrderStatus
 from common.orders import OrderRepository
 from common.schema import InventorySchema, OrdersSchema
 from common.settings import Settings
+from common.stock import StockRepository
 from tests.conftest import fresh_settings
 
 _SCANS = text("SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = :table")
@@ -79,6 +80,37 @@ async def test_settling_a_batch_reads_its_orders_by_index_not_the_whole_table(
             pending = await conn.scalar(text("SELECT count(*) FROM t_order WHERE status = 'PENDING'"))
         assert pending == 0
         assert seq_scans == 0, f"settling 3 orders scanned the whole order table ({seq_scans}x)"
+    finally:
+        await engine.dispose()
+        await drop_database(settings, db)
+
+
+async def test_deducting_a_batch_reads_its_skus_by_index_not_the_whole_catalogue(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    # a catalogue of 20,000 SKUs, analyzed; a batch deducts from three of them
+    settings = fresh_settings(base_settings, tmp_path)
+    schema = InventorySchema(outbox=False)
+    db = settings.database("take", "inventory")
+    await create_schema(settings, db, schema.metadata, reset=True)
+    engine = engine_for(settings, db, pool_size=1)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO t_stock (sku, quantity) SELECT 's' || g, 10 FROM generate_series(1, 20000) g"
+                ),
+            )
+        async with engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("ANALYZE t_stock"))
+        lines = [OrderLine(sku=f"s{i}", quantity=1) for i in (1, 2, 3)]
+        async with engine.begin() as conn:
+            outcome = await StockRepository(schema).deduct(conn, "o1", lines, "o1:deduct")
+            seq_scans = (await conn.execute(_SCANS, {"table": "t_stock"})).scalar_one()
+            left = await conn.scalar(text("SELECT sum(quantity) FROM t_stock WHERE sku = ANY('{s1,s2,s3}')"))
+        assert (outcome.status, left) == (OrderStatus.CONFIRMED, 27)
+        assert seq_scans == 0, f"deducting 3 lines scanned the whole stock table ({seq_scans}x)"
     finally:
         await engine.dispose()
         await drop_database(settings, db)
