@@ -762,8 +762,8 @@ def platform_caveat(results: dict[str, Any]) -> str:
     )
     if results.get("meta", {}).get("postgres", {}).get("autovacuum") == "off":
         text += (
-            " PostgreSQL ran with autovacuum OFF: nothing vacuumed or analyzed the tables during the"
-            " run (only a wraparound vacuum would have), so the dead rows of the outboxes, the orders"
+            " PostgreSQL ran with autovacuum OFF: nothing analyzed the tables during the run and only a"
+            " wraparound vacuum could have vacuumed them, so the dead rows of the outboxes, the orders"
             " and the dedup tables piled up and a figure taken late in the run may have paid for them"
             " (most of all MQ's, whose outbox churns per message)."
         )

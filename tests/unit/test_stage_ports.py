@@ -1,7 +1,9 @@
-"""A staged target's API port, and a workflow target's Temporal ports, are picked outside Linux's
-ephemeral range: a port picked by binding port 0 could be handed to any client socket (a
-database connection, a Temporal gRPC channel, a test in another xdist worker) before the server
-binds it. Seen: "Address already in use" for 120 s."""
+"""The ports the suite chooses for a staged target -- its API port, and for a workflow target the
+dev server's gRPC and web UI ports -- lie outside Linux's ephemeral range: a port picked by binding
+port 0 could be handed to any client socket (a database connection, a Temporal gRPC channel, a
+test in another xdist worker) before the server binds it. Seen: "Address already in use" for
+120 s. (The dev server also opens metrics and internal ports of its own choosing, in that range:
+those the suite does not pick.)"""
 
 from __future__ import annotations
 
