@@ -30,7 +30,7 @@ from aio_pika.abc import AbstractExchange
 
 from common.backoff import Backoff
 from common.db import asyncpg_dsn, server_settings
-from common.faults import FaultPoint, Faults
+from common.faults import FaultInjected, FaultPoint, Faults
 from common.settings import Settings
 from mq_variant import topology
 from mq_variant.outbox import NOTIFY_CHANNEL
@@ -63,6 +63,7 @@ class Relay:
                 asyncpg.PostgresError,
                 asyncpg.InterfaceError,
                 aio_pika.exceptions.AMQPError,
+                FaultInjected,  # an injected error takes the same way as a real one
             ) as exc:
                 delay = backoff.next_delay()
                 self._log(f"session ended ({type(exc).__name__}: {exc}); retrying in {delay:.2f}s")

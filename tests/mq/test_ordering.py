@@ -152,6 +152,19 @@ async def test_active_relay_crash_after_publish_standby_resends_without_reorderi
     assert first_deliveries(seqs) == list(range(1, 1001))  # first deliveries in outbox order
 
 
+async def test_a_raised_error_after_publish_ends_the_session_not_the_relay(
+    base_settings: Settings, tmp_path: Path
+) -> None:
+    # `raise` lets the code's normal error handling run: for a relay, that is ending the session
+    # and starting a new one (the batch goes out again), not the process exiting
+    env = {"CC_FAULTS": "order-relay/after_publish=raise,times=1"}
+    seqs = await relay_run(base_settings, tmp_path, 300, env)
+    logs = [(tmp_path / f"relay{i}.log").read_text() for i in range(2)]
+    assert sum("FAULT order-relay/after_publish: raise" in log for log in logs) == 1
+    assert any("session ended (FaultInjected" in log for log in logs), "the relay process died instead"
+    assert first_deliveries(seqs) == list(range(1, 301))
+
+
 async def test_a_row_committed_after_a_higher_id_was_relayed_is_still_relayed(
     base_settings: Settings, tmp_path: Path
 ) -> None:
