@@ -131,6 +131,18 @@ async def relay_run(base_settings: Settings, tmp_path: Path, count: int, env: di
         await delete_topology(settings)
 
 
+async def fault_after_publish(
+    base_settings: Settings, tmp_path: Path, action: str, count: int
+) -> tuple[list[int], list[str]]:
+    """`count` messages through two relays, the active one hit once by `action` after a publish
+    was confirmed and before its rows were deleted: (the seqs delivered, the relays' logs)."""
+    env = {"CC_FAULTS": f"order-relay/after_publish={action},times=1"}
+    seqs = await relay_run(base_settings, tmp_path, count, env)
+    logs = [(tmp_path / f"relay{i}.log").read_text() for i in range(2)]
+    assert sum(f"FAULT order-relay/after_publish: {action}" in log for log in logs) == 1
+    return seqs, logs
+
+
 async def test_outbox_order_is_queue_order_with_a_second_relay_standing_by(
     base_settings: Settings, tmp_path: Path
 ) -> None:
@@ -142,10 +154,7 @@ async def test_active_relay_crash_after_publish_standby_resends_without_reorderi
 ) -> None:
     # the active relay crashes after its first batch was confirmed but before it was deleted;
     # the standby takes the lock and publishes that batch again, then the rest
-    env = {"CC_FAULTS": "order-relay/after_publish=crash,times=1"}
-    seqs = await relay_run(base_settings, tmp_path, 1000, env)
-    logs = [(tmp_path / f"relay{i}.log").read_text() for i in range(2)]
-    assert sum("FAULT order-relay/after_publish: crash" in log for log in logs) == 1
+    seqs, logs = await fault_after_publish(base_settings, tmp_path, "crash", 1000)
     assert all("active: relaying" in log for log in logs)  # the standby took over
     assert len(seqs) > 1000  # the unacknowledged batch really went out twice
     assert sorted(set(seqs)) == list(range(1, 1001))  # nothing lost
@@ -157,10 +166,7 @@ async def test_a_raised_error_after_publish_ends_the_session_not_the_relay(
 ) -> None:
     # `raise` lets the code's normal error handling run: for a relay, that is ending the session
     # and starting a new one (the batch goes out again), not the process exiting
-    env = {"CC_FAULTS": "order-relay/after_publish=raise,times=1"}
-    seqs = await relay_run(base_settings, tmp_path, 300, env)
-    logs = [(tmp_path / f"relay{i}.log").read_text() for i in range(2)]
-    assert sum("FAULT order-relay/after_publish: raise" in log for log in logs) == 1
+    seqs, logs = await fault_after_publish(base_settings, tmp_path, "raise", 300)
     assert any("session ended (FaultInjected" in log for log in logs), "the relay process died instead"
     assert first_deliveries(seqs) == list(range(1, 301))
 
