@@ -95,8 +95,7 @@ def _take_and_log(schema: InventorySchema) -> TextClause:
     return text(
         f"WITH taken AS (UPDATE {schema.stock.name} AS s SET quantity = s.quantity - d.q "
         "FROM jsonb_to_recordset(:take) AS d(s text, q integer) "
-        # the key predicate: jsonb_to_recordset is planned as 100 rows, and against a catalogue
-        # of some thousands of SKUs the planner scanned all of t_stock for them (tests/common)
+        # ANY gives the planner the primary key (why: common.dedup._record_sql)
         "WHERE s.sku = d.s AND s.sku = ANY(CAST(:skus AS text[])) AND s.quantity >= d.q "
         "RETURNING s.sku), "
         f"logged AS (INSERT INTO {schema.deduction_log.name} (order_id, sku, quantity, source_id) "

@@ -56,6 +56,10 @@ SQLITE_PRAGMAS: Mapping[str, str] = {"journal_mode": "wal", "synchronous": "FULL
 DEV_SERVER_DYNAMIC_CONFIG: Mapping[str, str] = {"history.transferProcessorMaxPollRPS": "1000"}
 
 
+# The dev server's web UI listens this far above its gRPC port.
+UI_PORT_OFFSET = 1000
+
+
 def temporal_executable() -> str:
     beside_python = Path(sys.executable).with_name("temporal")
     if beside_python.exists():
@@ -93,7 +97,7 @@ def dev_server_argv(
         "--port",
         str(port),
         "--ui-port",
-        str(port + 1000),
+        str(port + UI_PORT_OFFSET),
         "--log-level",
         "warn",
     ]

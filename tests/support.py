@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from common.db import drop_database, engine_for
 from common.settings import Settings
-from compare.targets.sandbox import free_port as sandbox_free_port
+from compare.targets.sandbox import free_dev_server_port
 from compare.targets.target import Variant, VariantProcess, settings_env
 from tests.conftest import fresh_settings
 
@@ -26,8 +26,8 @@ __all__ = ["VariantProcess", "VariantRun", "free_port", "settings_env", "variant
 def free_port() -> int:
     """A free port below the ephemeral range (compare.targets.sandbox.free_port), so that no socket bound
     to port 0 (a client, a fault proxy, in this or another xdist worker) takes it before the
-    server it is meant for binds it; port + 1000 is free too, for a Temporal dev server's UI."""
-    return sandbox_free_port(also_free=(1000,))
+    server it is meant for binds it; its web UI's port is free too, for a Temporal dev server."""
+    return free_dev_server_port()
 
 
 async def wait_until(

@@ -14,7 +14,13 @@ from collections.abc import AsyncIterator
 
 from common.settings import Settings
 from common.supervisor import KeptAlive
-from common.temporal_dev import QUICK_DELETES, is_listening, split_address, start_dev_server
+from common.temporal_dev import (
+    QUICK_DELETES,
+    UI_PORT_OFFSET,
+    is_listening,
+    split_address,
+    start_dev_server,
+)
 
 DEV_SERVER = "temporal"  # its name in the supervisor's log and pid file
 
@@ -40,7 +46,7 @@ async def temporal_dev_server(settings: Settings) -> AsyncIterator[None]:
         print(
             f"Temporal: started a dev server at {settings.temporal_address} "
             f"(history in {settings.temporal_db_file}, restarted if it dies), "
-            f"web UI http://{host}:{port + 1000}",
+            f"web UI http://{host}:{port + UI_PORT_OFFSET}",
             flush=True,
         )
         yield

@@ -29,7 +29,7 @@ from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlparse
 
-from common.temporal_dev import split_address, start_dev_server
+from common.temporal_dev import UI_PORT_OFFSET, split_address, start_dev_server
 
 PG_BIN = Path("/usr/lib/postgresql")
 # The private PostgreSQL is durable (fsync and synchronous commit on, PostgreSQL's defaults): the
@@ -63,6 +63,11 @@ def free_port(*, also_free: tuple[int, ...] = ()) -> int:
         if all(_is_free(port + off) for off in (0, *also_free)):
             return port
     raise SandboxError("no free port found")
+
+
+def free_dev_server_port() -> int:
+    """A port for a Temporal dev server: it and its web UI's (+ UI_PORT_OFFSET) free."""
+    return free_port(also_free=(UI_PORT_OFFSET,))
 
 
 def _is_free(port: int) -> bool:
@@ -262,7 +267,7 @@ class PrivateRabbit:
 class PrivateTemporal:
     def __init__(self, base: Path) -> None:
         self.dir = base / "temporal"
-        self.port = free_port(also_free=(1000,))
+        self.port = free_dev_server_port()
         self.address = f"127.0.0.1:{self.port}"
         self._proc: asyncio.subprocess.Process | None = None
 

@@ -21,7 +21,7 @@ from common.temporal_dev import start_dev_server
 from compare.targets.pids import PidSource, pids_by_name, pids_from_run_dir, static_pids
 from compare.targets.probes import BrokerProbe, Stores, TemporalProbe
 from compare.targets.reference import REFERENCE
-from compare.targets.sandbox import free_port
+from compare.targets.sandbox import free_dev_server_port, free_port
 from compare.targets.target import VARIANTS, Variant, VariantProcess
 
 TARGETS: dict[str, Variant] = {"reference": REFERENCE, **VARIANTS}
@@ -112,7 +112,7 @@ async def staged(
     settings = target_settings(base, label or name, out_dir, faults=faults)
     temporal_proc: asyncio.subprocess.Process | None = None
     if name == "workflow":
-        port = free_port(also_free=(1000,))
+        port = free_dev_server_port()
         settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{port}"})
         temporal_proc = await start_dev_server(
             settings.temporal_address,

@@ -187,11 +187,10 @@ async def test_a_row_committed_after_a_higher_id_was_relayed_is_still_relayed(
         async def relaying() -> bool:
             return "active: relaying" in (tmp_path / "relay.log").read_text()
 
-        # the relay first: the open transaction below must not sit idle for the server's
-        # idle-in-transaction limit while a relay starts on a loaded machine
+        # the relay first, so that m2 is relayed within the wait below however slowly it starts
         await wait_until(relaying, timeout=30, what="the relay active")
         async with engine.connect() as slow:
-            # the test's own open transaction: exempt from the server's idle-in-transaction limit
+            # this open transaction waits on purpose: exempt it from the session's idle limit
             await slow.execute(text("SET idle_in_transaction_session_timeout = 0"))
             await slow.execute(
                 text("INSERT INTO t_local_msg (message_id, routing_key, payload) VALUES ('m1', :rk, '{}')"),

@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from common.settings import Settings
-from compare.targets.sandbox import free_port
+from common.temporal_dev import UI_PORT_OFFSET
+from compare.targets.sandbox import free_dev_server_port
 from compare.targets.stage import target_settings
 
 
@@ -26,7 +27,7 @@ def test_staged_api_ports_stay_out_of_the_ephemeral_range(tmp_path: Path) -> Non
 
 
 def test_the_temporal_dev_server_ports_stay_out_of_the_ephemeral_range() -> None:
-    # the staged dev server listens on p (gRPC) and p + 1000 (its web UI)
+    # the staged dev server listens on p (gRPC) and p + UI_PORT_OFFSET (its web UI)
     low, high = _ephemeral_range()
-    ports = {p + off for p in (free_port(also_free=(1000,)) for _ in range(1000)) for off in (0, 1000)}
+    ports = {p + off for p in (free_dev_server_port() for _ in range(1000)) for off in (0, UI_PORT_OFFSET)}
     assert not [p for p in ports if low <= p <= high], f"ports in {low}-{high}: {sorted(ports)}"
